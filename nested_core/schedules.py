@@ -1,0 +1,152 @@
+"""Outer and inner noise schedules, built from a model's own sigma table or sigma range.
+
+Nothing here hard-codes betas: every schedule is read off the ascending sigma table a model
+exposes (ComfyUI's ``model_sampling.sigmas``, index = training timestep), or off a scheduler
+function the caller supplies.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+InnerSchedule = Callable[[float], torch.Tensor]
+
+# Where an inner run ends: at noise level 0 (the pack's default; the last inner step returns
+# the model's denoised output) or at sigma(t=0), as the reference code does.
+END_ZERO = "zero"
+END_SIGMA_MIN = "sigma_min"
+INNER_ENDS = (END_ZERO, END_SIGMA_MIN)
+
+# Levels closer than this (relative) are one level: a scheduler asked for a range a hair wide
+# returns near-equal sigmas, and samplers divide by level differences.
+SAME_LEVEL_RTOL = 1e-4
+
+
+def _check_table(sigma_table: torch.Tensor) -> torch.Tensor:
+    table = torch.as_tensor(sigma_table, dtype=torch.float64).flatten().cpu()
+    if table.numel() < 2 or not bool(torch.all(table[1:] >= table[:-1])) or float(table[0]) <= 0:
+        raise ValueError("sigma_table must be an ascending tensor of positive sigmas, one per timestep")
+    return table
+
+
+def _check_steps(name: str, steps: int) -> int:
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {steps!r}")
+    return int(steps)
+
+
+def nearest_timestep(sigma_table: torch.Tensor, sigma: float) -> int:
+    """Training timestep whose sigma is nearest in log space (ComfyUI's ``timestep(sigma)``)."""
+    table = _check_table(sigma_table)
+    return int(torch.argmin((table.log() - torch.log(torch.tensor(float(sigma), dtype=torch.float64))).abs()))
+
+
+def paper_outer_sigmas(sigma_table: torch.Tensor, outer_steps: int) -> torch.Tensor:
+    """The reference's outer grid: round(linspace(1, T, N+1)) reversed, last point dropped, then 0.
+
+    The reference evaluates outer steps at the first N grid points; the (N+1)-th point, t = 1,
+    is only the target of an update whose result it discards, so the pack ends at 0 instead.
+    """
+    table = _check_table(sigma_table)
+    n = _check_steps("outer_steps", outer_steps)
+    last = table.numel() - 1
+    grid = torch.linspace(1, last, min(n + 1, last), dtype=torch.float64).round().long().flip(0)
+    return torch.cat([table[grid[:-1]], table.new_zeros(1)])
+
+
+def paper_inner_sigmas(
+    sigma_table: torch.Tensor, sigma: float, inner_steps: int, end: str = END_ZERO
+) -> torch.Tensor:
+    """The reference's inner grid for an outer step at ``sigma``.
+
+    Uniform in timestep from the outer timestep t down to 1 (min(n, t) model calls), then the
+    end point. The first model call is at ``sigma`` itself. With ``inner_steps = 1`` the single
+    call is at the outer sigma, which makes nested sampling plain DDIM; the reference's
+    ``linspace(1, t, 1)`` puts it at timestep 1 instead, a bug not copied here.
+    """
+    table = _check_table(sigma_table)
+    n = _check_steps("inner_steps", inner_steps)
+    if end not in INNER_ENDS:
+        raise ValueError(f"end must be one of {INNER_ENDS}, got {end!r}")
+    t = nearest_timestep(table, sigma)
+    m = max(1, min(n, t))
+    if m == 1:
+        taus = torch.tensor([t])
+    else:
+        taus = torch.linspace(1, t, m, dtype=torch.float64).round().long().flip(0)
+    out = table[taus].clone()
+    out[0] = float(sigma)
+    tail = table[:1] if end == END_SIGMA_MIN and float(sigma) > float(table[0]) else table.new_zeros(1)
+    return torch.cat([out, tail])
+
+
+def _descending_from(sigma: float, levels: torch.Tensor) -> torch.Tensor:
+    """[sigma] + the given levels that keep the run strictly descending, ending at 0."""
+    out = [sigma]
+    for level in levels.tolist():
+        if level < out[-1] * (1.0 - SAME_LEVEL_RTOL) or (level == 0.0 and out[-1] > 0.0):
+            out.append(level)
+    if out[-1] != 0.0:
+        out.append(0.0)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def inner_from_range(
+    build: Callable[[int, float, float], torch.Tensor], sigma_min: float, inner_steps: int
+) -> InnerSchedule:
+    """Inner schedules from a range scheduler (karras, exponential, ...) with sigma_max = outer sigma.
+
+    ``build(n, sigma_min, sigma_max)`` must return n+1 descending sigmas ending at 0.
+    An outer sigma at or below ``sigma_min`` gets a single step to 0.
+    Levels the builder returns at or above the outer sigma are dropped.
+    """
+    n = _check_steps("inner_steps", inner_steps)
+
+    def schedule(sigma: float) -> torch.Tensor:
+        sigma = float(sigma)
+        if sigma <= sigma_min * (1.0 + SAME_LEVEL_RTOL):
+            return torch.tensor([sigma, 0.0], dtype=torch.float64)
+        built = torch.as_tensor(build(n, float(sigma_min), sigma), dtype=torch.float64).flatten().cpu()
+        return _descending_from(sigma, built[1:])
+
+    return schedule
+
+
+def inner_from_full(build_full: Callable[[int], torch.Tensor], inner_steps: int, max_total: int = 10000) -> InnerSchedule:
+    """Inner schedules from a table scheduler (simple, normal, beta, ...): the part below the outer sigma.
+
+    ``build_full(steps)`` returns the scheduler's whole descending schedule of steps+1 sigmas
+    ending at 0. The inner run is ``[sigma] + the last n sigmas below sigma`` of a whole
+    schedule long enough to hold n of them, the way ComfyUI's ``denoise`` < 1 stretches a
+    schedule; ``max_total`` bounds that stretch, after which the run takes what there is.
+    """
+    n = _check_steps("inner_steps", inner_steps)
+
+    def below(total: int, sigma: float) -> torch.Tensor:
+        full = torch.as_tensor(build_full(total), dtype=torch.float64).flatten().cpu()
+        return full[full < sigma]
+
+    def schedule(sigma: float) -> torch.Tensor:
+        sigma = float(sigma)
+        total = n
+        tail = below(total, sigma)
+        while tail.numel() < n and total < max_total:
+            # Grow the whole schedule in proportion to the part that fell below sigma.
+            grown = (total * (n + 1)) // max(tail.numel(), 1) + 1
+            total = min(max(grown, total + 1), max_total)
+            tail = below(total, sigma)
+        return _descending_from(sigma, tail[-n:])
+
+    return schedule
+
+
+def stretch_for_denoise(build_full: Callable[[int], torch.Tensor], steps: int, denoise: float) -> torch.Tensor:
+    """ComfyUI's ``denoise`` rule: a schedule of int(steps/denoise) steps, keeping the last steps+1 sigmas."""
+    steps = _check_steps("steps", steps)
+    if not 0.0 < denoise <= 1.0:
+        raise ValueError(f"denoise must be in (0, 1], got {denoise!r}")
+    if denoise > 0.9999:
+        return torch.as_tensor(build_full(steps))
+    return torch.as_tensor(build_full(int(steps / denoise)))[-(steps + 1):]

@@ -1,0 +1,16 @@
+"""ComfyUI node classes of the pack. Class names are workflow identities: never rename them."""
+
+from .ksampler_nodes import NestedKSampler, NestedKSamplerAdvanced
+from .sampler_node import SamplerNestedDiffusion
+
+NODE_CLASS_MAPPINGS = {
+    "SamplerNestedDiffusion": SamplerNestedDiffusion,
+    "NestedKSampler": NestedKSampler,
+    "NestedKSamplerAdvanced": NestedKSamplerAdvanced,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "SamplerNestedDiffusion": "Nested Diffusion Sampler",
+    "NestedKSampler": "Nested KSampler",
+    "NestedKSamplerAdvanced": "Nested KSampler (Advanced)",
+}

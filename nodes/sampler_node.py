@@ -1,0 +1,46 @@
+"""SamplerNestedDiffusion: the nested sampler as a SAMPLER for SamplerCustom(Advanced)."""
+
+from __future__ import annotations
+
+from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
+from .nested_sampler import nested_ksampler
+
+INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
+                     "euler_ancestral is closest to the paper's stochastic DDIM inner steps.")
+INNER_STEPS_TIP = ("Model calls per inner run. Each outer step costs this many steps, so the total is "
+                   "outer steps x inner steps. 1 makes nested sampling plain DDIM.")
+INNER_SCHEDULER_TIP = ("Noise levels of each inner run, starting exactly at the outer step's level. "
+                       "paper_faithful is the reference's grid: uniform in timestep down to t=1, then 0.")
+ETA_TIP = ("Outer stochasticity: 0 is the deterministic DDIM outer step of the paper; 1 re-noises "
+           "like DDPM. Inner-run noise comes from the inner sampler.")
+
+
+class SamplerNestedDiffusion:
+    DESCRIPTION = ("Nested Diffusion (Elata et al., WACV 2024): every step of the outer SIGMAS schedule runs "
+                   "a whole inner sampling run down to noise 0, so the preview after each step is a finished "
+                   "image, and the outer process moves toward it. Plug into SamplerCustom or "
+                   "SamplerCustomAdvanced; the outer schedule is their SIGMAS input and must end at 0.")
+    CATEGORY = "sampling/custom_sampling/samplers"
+    RETURN_TYPES = ("SAMPLER",)
+    OUTPUT_TOOLTIPS = ("The nested sampler, for SamplerCustom or SamplerCustomAdvanced.",)
+    FUNCTION = "get_sampler"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "inner_sampler": (sampler_names(), {"default": "euler_ancestral", "tooltip": INNER_SAMPLER_TIP}),
+                "inner_steps": ("INT", {"default": 4, "min": 1, "max": 1000, "tooltip": INNER_STEPS_TIP}),
+                "inner_scheduler": (scheduler_names(), {"default": PAPER_FAITHFUL, "tooltip": INNER_SCHEDULER_TIP}),
+                "eta": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01, "round": 0.001,
+                                  "tooltip": ETA_TIP}),
+            },
+            "optional": {
+                "inner_sampler_override": ("SAMPLER", {
+                    "tooltip": "Any configured sampler (e.g. from SamplerDPMPP_2M_SDE or SamplerEulerAncestral) "
+                               "to use for the inner runs instead of inner_sampler."}),
+            },
+        }
+
+    def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None):
+        return (nested_ksampler(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override),)
