@@ -114,7 +114,9 @@ def inner_from_range(
     return schedule
 
 
-def inner_from_full(build_full: Callable[[int], torch.Tensor], inner_steps: int, max_total: int = 10000) -> InnerSchedule:
+def inner_from_full(
+    build_full: Callable[[int], torch.Tensor], inner_steps: int, max_total: int = 10000
+) -> InnerSchedule:
     """Inner schedules from a table scheduler (simple, normal, beta, ...): the part below the outer sigma.
 
     ``build_full(steps)`` returns the scheduler's whole descending schedule of steps+1 sigmas

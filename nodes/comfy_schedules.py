@@ -12,8 +12,15 @@ import torch
 import comfy.model_sampling
 import comfy.samplers
 
-from ..nested_core import FLOW, VE, inner_from_full, inner_from_range, paper_inner_sigmas, paper_outer_sigmas
-from ..nested_core import stretch_for_denoise
+from ..nested_core import (
+    FLOW,
+    VE,
+    inner_from_full,
+    inner_from_range,
+    paper_inner_sigmas,
+    paper_outer_sigmas,
+    stretch_for_denoise,
+)
 
 PAPER_FAITHFUL = "paper_faithful"
 

@@ -1,0 +1,71 @@
+"""Shared helpers for in-process host tests: pack nodes, tiny models, progress capture."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+import torch
+
+import comfy.utils
+from comfy.cli_args import LatentPreviewMethod, args
+
+from host_env import PACK_MODULE, load_pack
+from tiny_models import build_tiny_model, tiny_conditioning
+
+PACK = load_pack()
+NODES = PACK.NODE_CLASS_MAPPINGS
+
+
+def pack_module(name: str):
+    return importlib.import_module(f"{PACK_MODULE}.{name}")
+
+
+_MODELS: dict = {}
+
+
+def tiny(kind: str):
+    if kind not in _MODELS:
+        _MODELS[kind] = build_tiny_model(kind)
+    return _MODELS[kind]
+
+
+def conds(seed: int = 1):
+    return tiny_conditioning(seed), tiny_conditioning(zero=True)
+
+
+def empty_latent(batch: int = 1, size: int = 8) -> dict:
+    return {"samples": torch.zeros(batch, 4, size, size)}
+
+
+@contextlib.contextmanager
+def preview_method(method: LatentPreviewMethod):
+    old = args.preview_method
+    args.preview_method = method
+    try:
+        yield
+    finally:
+        args.preview_method = old
+
+
+@contextlib.contextmanager
+def captured_progress():
+    """Every ProgressBar update as (value, total, has_preview), through the host's global hook."""
+    calls: list[tuple[int, int, bool]] = []
+    old = comfy.utils.PROGRESS_BAR_HOOK
+
+    def hook(value, total, preview, prompt_id=None, node_id=None):
+        calls.append((value, total, preview is not None))
+
+    comfy.utils.set_progress_bar_global_hook(hook)
+    try:
+        yield calls
+    finally:
+        comfy.utils.set_progress_bar_global_hook(old)
+
+
+def nested_ksampler(kind="eps", seed=7, outer=3, inner=2, cfg=2.0, sampler="euler", scheduler="normal",
+                    latent=None, denoise=1.0):
+    positive, negative = conds()
+    return NODES["NestedKSampler"]().sample(tiny(kind), seed, outer, inner, cfg, sampler, scheduler, positive,
+                                            negative, latent or empty_latent(), denoise)

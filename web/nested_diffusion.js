@@ -1,0 +1,54 @@
+// Shows "outer step i/N · NFE" on the node that runs a nested sampler, from the
+// nested_diffusion.outer_step websocket event. The preview image itself needs no JS:
+// ComfyUI's own progress hook delivers it to the same node.
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const EVENT = "nested_diffusion.outer_step";
+
+function statusText(detail) {
+  return `outer step ${detail.step}/${detail.total} · ${detail.nfe} NFE · σ ${Number(detail.sigma).toFixed(3)}`;
+}
+
+function showStatus(node, text) {
+  node.nestedDiffusionStatus = text;
+  if (!node.nestedDiffusionDrawPatched) {
+    // Per instance, so no other pack's node type is touched; the text is never serialized.
+    const draw = node.onDrawForeground;
+    node.onDrawForeground = function (ctx) {
+      const result = draw?.apply(this, arguments);
+      if (this.nestedDiffusionStatus && !this.flags?.collapsed) {
+        ctx.save();
+        ctx.font = "11px sans-serif";
+        ctx.fillStyle = "#8fd";
+        ctx.textAlign = "right";
+        ctx.fillText(this.nestedDiffusionStatus, this.size[0] - 6, -6);
+        ctx.restore();
+      }
+      return result;
+    };
+    node.nestedDiffusionDrawPatched = true;
+  }
+  app.graph.setDirtyCanvas(true, false);
+}
+
+function findNode(id) {
+  // Ids of nodes inside subgraphs arrive as "outer:inner"; the last part is the node here.
+  const local = String(id).split(":").pop();
+  return app.graph?.getNodeById(Number(local)) ?? app.graph?.getNodeById(local);
+}
+
+app.registerExtension({
+  name: "nested_diffusion.outer_step_status",
+  async setup() {
+    api.addEventListener(EVENT, ({ detail }) => {
+      const node = detail?.node != null ? findNode(detail.node) : null;
+      if (node) showStatus(node, statusText(detail));
+    });
+    api.addEventListener("execution_start", () => {
+      for (const node of app.graph?._nodes ?? []) {
+        if (node.nestedDiffusionStatus) node.nestedDiffusionStatus = null;
+      }
+    });
+  },
+});
