@@ -2,6 +2,9 @@
 
 from .ksampler_nodes import NestedKSampler, NestedKSamplerAdvanced
 from .sampler_node import SamplerNestedDiffusion
+from .stop_route import register_stop_route
+
+register_stop_route()
 
 NODE_CLASS_MAPPINGS = {
     "SamplerNestedDiffusion": SamplerNestedDiffusion,

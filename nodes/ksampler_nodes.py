@@ -11,6 +11,7 @@ import latent_preview
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
 from .nested_sampler import check_latent_channels, nested_ksampler
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
+from .stop_requests import STOPS
 
 CATEGORY = "sampling/nested_diffusion"
 MAX_STEPS = 10000
@@ -76,6 +77,10 @@ class NestedKSampler:
     FUNCTION = "sample"
 
     @classmethod
+    def IS_CHANGED(cls, **_inputs):
+        return STOPS.stops
+
+    @classmethod
     def INPUT_TYPES(cls):
         common = _common_inputs()
         return {"required": {
@@ -109,6 +114,10 @@ class NestedKSamplerAdvanced:
     OUTPUT_TOOLTIPS = ("The latent after end_at_outer_step: the outer state with leftover noise, or the image.",
                        "The image of every outer step this node ran, as one latent batch in outer order.")
     FUNCTION = "sample"
+
+    @classmethod
+    def IS_CHANGED(cls, **_inputs):
+        return STOPS.stops
 
     @classmethod
     def INPUT_TYPES(cls):

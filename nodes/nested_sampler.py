@@ -16,7 +16,8 @@ import comfy.samplers
 
 from ..nested_core import sample_nested
 from .comfy_schedules import check_scheduler, inner_schedule, path_of
-from .outer_step_reporter import OuterStepReporter
+from .outer_step_reporter import OuterStepReporter, executing_context
+from .stop_requests import STOPS
 
 
 def resolve_inner(inner_sampler: str, override=None):
@@ -58,17 +59,29 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     inner = resolve_inner(inner_sampler, inner_override)
     reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
                                  keep_images=keep_images)
-    return sample_nested(
-        model, x, sigmas, extra_args, reporter, disable,
-        inner_sampler=inner.sampler_function,
-        inner_options=inner.extra_options,
-        inner_sigmas=inner_schedule(model_sampling, inner_scheduler, inner_steps),
-        eta=eta,
-        path=path_of(model_sampling),
-        before_model_call=comfy.model_management.throw_exception_if_processing_interrupted,
-        inner_extra_args=_with_inner_sigmas,
-        leftover_noise=leftover_noise,
-    )
+    ctx = executing_context()
+    prompt_id = ctx.prompt_id if ctx is not None else ""
+    # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.
+    should_stop = None if leftover_noise else (lambda: STOPS.should_stop(prompt_id))
+    STOPS.begin(prompt_id)
+    finished = False
+    try:
+        result = sample_nested(
+            model, x, sigmas, extra_args, reporter, disable,
+            inner_sampler=inner.sampler_function,
+            inner_options=inner.extra_options,
+            inner_sigmas=inner_schedule(model_sampling, inner_scheduler, inner_steps),
+            eta=eta,
+            path=path_of(model_sampling),
+            should_stop=should_stop,
+            before_model_call=comfy.model_management.throw_exception_if_processing_interrupted,
+            inner_extra_args=_with_inner_sigmas,
+            leftover_noise=leftover_noise,
+        )
+        finished = True
+        return result
+    finally:
+        STOPS.end(prompt_id, stopped_early=finished and reporter.steps_done < reporter.total)
 
 
 def nested_ksampler(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,

@@ -17,7 +17,7 @@ EVENT = "nested_diffusion.outer_step"
 log = logging.getLogger(__name__)
 
 
-def _executing_context():
+def executing_context():
     try:
         from comfy_execution.utils import get_executing_context
     except ImportError:  # older hosts: the event then carries the server's last node id
@@ -50,10 +50,12 @@ class OuterStepReporter:
         self.total = total
         self.host_callback = host_callback
         self.keep_images = keep_images
+        self.steps_done = 0
         self.previewer = fallback_previewer(latent_format)
         self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None else None
 
     def __call__(self, d: dict) -> None:
+        self.steps_done += 1
         if self.keep_images is not None:
             self.keep_images.append(d["denoised"].detach().to("cpu", copy=True))
         if self.host_callback is not None:
@@ -68,7 +70,7 @@ class OuterStepReporter:
         client_id = getattr(server, "client_id", None)
         if client_id is None:  # no submitting client: never broadcast to everyone
             return
-        ctx = _executing_context()
+        ctx = executing_context()
         data = {
             "node": ctx.node_id if ctx else getattr(server, "last_node_id", None),
             "prompt_id": ctx.prompt_id if ctx else getattr(server, "last_prompt_id", None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
 from .nested_sampler import nested_ksampler
+from .stop_requests import STOPS
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
                      "euler_ancestral is closest to the paper's stochastic DDIM inner steps.")
@@ -24,6 +25,10 @@ class SamplerNestedDiffusion:
     RETURN_TYPES = ("SAMPLER",)
     OUTPUT_TOOLTIPS = ("The nested sampler, for SamplerCustom or SamplerCustomAdvanced.",)
     FUNCTION = "get_sampler"
+
+    @classmethod
+    def IS_CHANGED(cls, **_inputs):
+        return STOPS.stops
 
     @classmethod
     def INPUT_TYPES(cls):

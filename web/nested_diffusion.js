@@ -5,9 +5,22 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const EVENT = "nested_diffusion.outer_step";
+const STOP_ROUTE = "/nested_diffusion/stop";
+// Nodes that can run the nested sampler: ours, and the custom-sampling nodes that take it.
+const SAMPLING_NODES = new Set([
+  "NestedKSampler", "NestedKSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced",
+]);
+
+async function stopAndKeep() {
+  // Ends the running nested sampler with its last finished outer-step image; the rest of
+  // the graph (decode, save) then runs on that image.
+  const response = await api.fetchApi(STOP_ROUTE, { method: "POST", body: "{}" });
+  if (response.status === 409) console.info("Nested Diffusion: no nested sampler is running");
+}
 
 function statusText(detail) {
-  return `outer step ${detail.step}/${detail.total} · ${detail.nfe} NFE · σ ${Number(detail.sigma).toFixed(3)}`;
+  const text = `outer step ${detail.step}/${detail.total} · ${detail.nfe} NFE · σ ${Number(detail.sigma).toFixed(3)}`;
+  return detail.step < detail.total ? `${text} · right-click to stop and keep` : text;
 }
 
 function showStatus(node, text) {
@@ -40,6 +53,15 @@ function findNode(id) {
 
 app.registerExtension({
   name: "nested_diffusion.outer_step_status",
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!SAMPLING_NODES.has(nodeData.name)) return;
+    const menu = nodeType.prototype.getExtraMenuOptions;
+    nodeType.prototype.getExtraMenuOptions = function (canvas, options) {
+      const result = menu?.apply(this, arguments);
+      options.push({ content: "Nested Diffusion: stop and keep current image", callback: stopAndKeep });
+      return result;
+    };
+  },
   async setup() {
     api.addEventListener(EVENT, ({ detail }) => {
       const node = detail?.node != null ? findNode(detail.node) : null;

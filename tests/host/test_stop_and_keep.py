@@ -1,0 +1,59 @@
+"""Stop and keep: a stop request ends the run with the last finished outer image."""
+
+import torch
+
+from host_fixtures import NODES, conds, empty_latent, pack_module, tiny
+
+STOPS = pack_module("nodes.stop_requests").STOPS
+
+
+def run(outer=4, stop_at=None, leftover=False, end=10000):
+    positive, negative = conds()
+    node = NODES["NestedKSamplerAdvanced"]()
+    seen = []
+    model = tiny("eps").clone()
+
+    def request_stop_after(apply_model, call):
+        # Asked from inside the run, as the web button does while the sampler works.
+        if stop_at is not None and len(seen) == stop_at:
+            STOPS.request()
+        seen.append(float(call["timestep"][0]))
+        return apply_model(call["input"], call["timestep"], **call["c"])
+
+    model.set_model_unet_function_wrapper(request_stop_after)
+    out, images = node.sample(model, "enable", 3, outer, 2, 1.0, "euler", "paper_faithful", positive, negative,
+                              empty_latent(), 0, end, "enable" if leftover else "disable")
+    return out["samples"], images["samples"], len(seen)
+
+
+def test_stop_returns_the_last_finished_outer_image_and_counts():
+    before = STOPS.stops
+    final, images, calls = run(stop_at=3)  # during the inner run of outer step 1 (2 calls each)
+    assert images.shape[0] == 2, "outer step 1 completes: a stop is polled between model calls"
+    torch.testing.assert_close(final, images[-1:], rtol=0, atol=1e-6)
+    assert calls == 4
+    assert STOPS.stops == before + 1
+
+
+def test_a_stop_does_not_leak_into_the_next_run():
+    run(stop_at=1)
+    final, images, calls = run()
+    assert images.shape[0] == 4 and calls == 8
+    assert STOPS.request() == [], "no sampler is running, so nothing can be asked to stop"
+
+
+def test_first_outer_step_always_completes():
+    final, images, calls = run(stop_at=0)
+    assert images.shape[0] == 1 and calls == 2
+
+
+def test_leftover_noise_runs_finish_their_range():
+    final, images, calls = run(stop_at=1, leftover=True, end=2)
+    assert images.shape[0] == 2 and calls == 4
+
+
+def test_stop_changes_the_cache_fingerprint():
+    before = NODES["NestedKSampler"].IS_CHANGED()
+    run(stop_at=1)
+    assert NODES["NestedKSampler"].IS_CHANGED() != before
+    assert NODES["SamplerNestedDiffusion"].IS_CHANGED() == NODES["NestedKSamplerAdvanced"].IS_CHANGED()
