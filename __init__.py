@@ -7,8 +7,9 @@ import importlib.util
 
 WEB_DIRECTORY = "./web"
 
-if importlib.util.find_spec("comfy") is None:
-    # Imported outside ComfyUI (test collection, linters): there is nothing to register.
+if not __package__ or importlib.util.find_spec("comfy") is None:
+    # Imported outside ComfyUI, or as a lone module by a test collector: nothing to register
+    # (the nodes import their siblings relatively, which needs the folder to be a package).
     NODE_CLASS_MAPPINGS = {}
     NODE_DISPLAY_NAME_MAPPINGS = {}
 else:

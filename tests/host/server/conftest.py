@@ -1,0 +1,58 @@
+"""Fixtures for the server-level tests: one real ComfyUI process per preview method, started
+lazily and shared by the whole session (startup costs seconds, a tiny prompt well under one)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from comfy_server import PACK_NODES, ComfyServer
+
+PREVIEW_METHODS = ("none", "latent2rgb")
+
+
+@pytest.fixture(scope="session")
+def comfy_servers(tmp_path_factory):
+    servers: dict[str, ComfyServer] = {}
+
+    def get(preview_method: str) -> ComfyServer:
+        if not servers:  # launch every server at once: their slow imports overlap
+            for method in PREVIEW_METHODS:
+                workdir = tmp_path_factory.mktemp(f"comfy-{method}")
+                servers[method] = ComfyServer(os.environ["COMFYUI_PATH"], workdir, method).launch()
+        return servers[preview_method].wait_ready()
+
+    yield get
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(params=PREVIEW_METHODS)
+def comfy(request, comfy_servers) -> ComfyServer:
+    """The server under each preview method: the pack's previews must not depend on it."""
+    return comfy_servers(request.param)
+
+
+@pytest.fixture
+def comfy_none(comfy_servers) -> ComfyServer:
+    """The server with ComfyUI's default ``--preview-method none``."""
+    return comfy_servers("none")
+
+
+def require_pack_nodes(server: ComfyServer) -> ComfyServer:
+    info = server.object_info()
+    missing = [name for name in PACK_NODES if name not in info]
+    assert not missing, (f"the pack's nodes {missing} are not in /object_info; server log tail:\n"
+                         f"{server.log_tail()}")
+    return server
+
+
+@pytest.fixture
+def nested(comfy) -> ComfyServer:
+    return require_pack_nodes(comfy)
+
+
+@pytest.fixture
+def nested_none(comfy_none) -> ComfyServer:
+    return require_pack_nodes(comfy_none)
