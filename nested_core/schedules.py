@@ -128,7 +128,9 @@ def inner_from_full(
 
     def below(total: int, sigma: float) -> torch.Tensor:
         full = torch.as_tensor(build_full(total), dtype=torch.float64).flatten().cpu()
-        return full[full < sigma]
+        # Distinct levels only: a stretched table schedule repeats entries, and counting the
+        # repeats would stop the growth one level short of n.
+        return _descending_from(sigma, full[full < sigma])[1:]
 
     def schedule(sigma: float) -> torch.Tensor:
         sigma = float(sigma)

@@ -1,0 +1,105 @@
+"""Test 8: the outer and inner schedules against the spec's published values and the host's rules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nested_core import (
+    inner_from_full,
+    inner_from_range,
+    nearest_timestep,
+    paper_inner_sigmas,
+    paper_outer_sigmas,
+    stretch_for_denoise,
+)
+from sigma_tables import karras, sd_sigma_table, simple_scheduler
+
+TABLE = sd_sigma_table()
+SIMPLE = simple_scheduler(TABLE)
+
+# Spec 2.4: the reference's SD-1.5 outer grids in sigma units, with the final 0.
+SPEC_OUTER_25 = [14.6146, 11.5428, 9.2374, 7.4854, 6.1375, 5.0878, 4.2606, 3.6158, 3.0809, 2.6446, 2.2846,
+                 1.9842, 1.7306, 1.5142, 1.3274, 1.1644, 1.0205, 0.8921, 0.7762, 0.6726, 0.5741, 0.4810,
+                 0.3910, 0.3006, 0.2018, 0.0]
+SPEC_OUTER_5 = [14.6146, 5.0878, 2.2846, 1.1644, 0.5741, 0.0]
+# Spec 1.3 / 2.4: the inner run of 25 x 4 at t = 999 (timesteps 999, 666, 334, 1, then 0).
+SPEC_INNER_999_4 = [14.6146, 2.9183, 0.9355, 0.0413, 0.0292]
+
+
+def _assert_levels(got, want):
+    assert len(got) == len(want)
+    assert float((got - torch.tensor(want, dtype=torch.float64)).abs().max()) <= 1e-4, got.tolist()
+
+
+def _assert_inner_run(schedule, sigma, steps):
+    assert float(schedule[0]) == sigma
+    assert len(schedule) == steps + 1, schedule.tolist()
+    assert bool((schedule[1:] < schedule[:-1]).all()), schedule.tolist()
+    assert float(schedule[-1]) == 0.0
+
+
+def test_published_table_constants():
+    assert abs(float(TABLE[0]) - 0.02917) < 1e-5 and abs(float(TABLE[1]) - 0.04131) < 1e-5
+    assert abs(float(TABLE[999]) - 14.6146) < 1e-4
+
+
+@pytest.mark.parametrize(("outer_steps", "want"), [(25, SPEC_OUTER_25), (5, SPEC_OUTER_5)])
+def test_paper_outer_sigmas_match_the_spec(outer_steps, want):
+    _assert_levels(paper_outer_sigmas(TABLE, outer_steps), want)
+
+
+def test_paper_inner_sigmas_match_the_spec():
+    _assert_levels(paper_inner_sigmas(TABLE, float(TABLE[999]), 4, end="sigma_min"), SPEC_INNER_999_4)
+    _assert_levels(paper_inner_sigmas(TABLE, float(TABLE[999]), 4), SPEC_INNER_999_4[:4] + [0.0])
+
+
+@pytest.mark.parametrize("inner_steps", [1, 3, 4, 20])
+def test_paper_inner_sigmas_make_min_n_t_calls_from_the_outer_sigma(inner_steps):
+    for sigma in paper_outer_sigmas(TABLE, 25)[:-1].tolist() + [float(TABLE[2]), float(TABLE[1])]:
+        t = nearest_timestep(TABLE, sigma)
+        _assert_inner_run(paper_inner_sigmas(TABLE, sigma, inner_steps), sigma, min(inner_steps, t))
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2, 4, 10])
+def test_inner_from_range_with_karras(inner_steps):
+    schedule = inner_from_range(karras, float(TABLE[0]), inner_steps)
+    for sigma in paper_outer_sigmas(TABLE, 25)[:-1].tolist() + [0.1, 0.05]:
+        run = schedule(sigma)
+        _assert_inner_run(run, sigma, inner_steps)
+        # Between the ends, the builder's own levels for sigma_max = the outer sigma.
+        torch.testing.assert_close(run[1:-1], karras(inner_steps, float(TABLE[0]), sigma)[1:-1], rtol=1e-12, atol=0)
+
+
+def test_inner_from_range_at_or_below_sigma_min_is_one_step():
+    schedule = inner_from_range(karras, 0.03, 4)
+    assert schedule(0.03).tolist() == [0.03, 0.0]
+    assert schedule(0.02).tolist() == [0.02, 0.0]
+
+
+def _distinct_levels_below(sigma):
+    return int((TABLE < sigma).sum()) + 1  # the table's levels below sigma, plus 0
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2, 4, 7, 20])
+def test_inner_from_full_takes_n_levels_below_the_outer_sigma(inner_steps):
+    schedule = inner_from_full(SIMPLE, inner_steps)
+    simple_outer = SIMPLE(25)[:-1].tolist()
+    # Small outer sigmas too: table levels near the bottom and points between them.
+    small = [float(TABLE[t]) for t in range(1, 60)] + [float((TABLE[t] * TABLE[t + 1]).sqrt()) for t in range(60)]
+    table_levels = set(TABLE.tolist())
+    checked = 0
+    for sigma in simple_outer + small:
+        if _distinct_levels_below(sigma) < inner_steps:
+            continue
+        run = schedule(sigma)
+        _assert_inner_run(run, sigma, inner_steps)
+        assert all(v in table_levels for v in run[1:-1].tolist()), "levels must come from the scheduler"
+        checked += 1
+    assert checked >= 60
+
+
+def test_stretch_for_denoise_is_the_tail_of_the_longer_schedule():
+    assert torch.equal(stretch_for_denoise(SIMPLE, 10, 0.5), SIMPLE(20)[-11:])
+    assert torch.equal(stretch_for_denoise(SIMPLE, 7, 0.3), SIMPLE(23)[-8:])
+    assert torch.equal(stretch_for_denoise(SIMPLE, 10, 1.0), SIMPLE(10))
