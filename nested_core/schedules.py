@@ -23,6 +23,9 @@ INNER_ENDS = (END_ZERO, END_SIGMA_MIN)
 # returns near-equal sigmas, and samplers divide by level differences.
 SAME_LEVEL_RTOL = 1e-4
 
+# How much a table schedule may be stretched per round while looking for inner levels.
+MAX_GROWTH = 8
+
 
 def _check_table(sigma_table: torch.Tensor) -> torch.Tensor:
     table = torch.as_tensor(sigma_table, dtype=torch.float64).flatten().cpu()
@@ -115,7 +118,7 @@ def inner_from_range(
 
 
 def inner_from_full(
-    build_full: Callable[[int], torch.Tensor], inner_steps: int, max_total: int = 10000
+    build_full: Callable[[int], torch.Tensor], inner_steps: int, sigma_floor: float = 0.0, max_total: int = 10000
 ) -> InnerSchedule:
     """Inner schedules from a table scheduler (simple, normal, beta, ...): the part below the outer sigma.
 
@@ -123,24 +126,38 @@ def inner_from_full(
     ending at 0. The inner run is ``[sigma] + the last n sigmas below sigma`` of a whole
     schedule long enough to hold n of them, the way ComfyUI's ``denoise`` < 1 stretches a
     schedule; ``max_total`` bounds that stretch, after which the run takes what there is.
+    An outer sigma at or below ``sigma_floor`` (the model's smallest level, where ComfyUI's
+    schedules end) gets a single step to 0: no stretch puts a level below it.
     """
     n = _check_steps("inner_steps", inner_steps)
 
-    def below(total: int, sigma: float) -> torch.Tensor:
+    def below(total: int, sigma: float) -> tuple[torch.Tensor, float]:
+        """Distinct levels below sigma (a stretched table schedule repeats entries, and counting
+        the repeats would stop the growth one level short of n) and the smallest positive level."""
         full = torch.as_tensor(build_full(total), dtype=torch.float64).flatten().cpu()
-        # Distinct levels only: a stretched table schedule repeats entries, and counting the
-        # repeats would stop the growth one level short of n.
-        return _descending_from(sigma, full[full < sigma])[1:]
+        positive = full[full > 0]
+        lowest = float(positive.min()) if positive.numel() else 0.0
+        return _descending_from(sigma, full[full < sigma])[1:], lowest
 
     def schedule(sigma: float) -> torch.Tensor:
         sigma = float(sigma)
+        if sigma <= sigma_floor * (1.0 + SAME_LEVEL_RTOL):
+            return torch.tensor([sigma, 0.0], dtype=torch.float64)
         total = n
-        tail = below(total, sigma)
+        tail, lowest = below(total, sigma)
         while tail.numel() < n and total < max_total:
-            # Grow the whole schedule in proportion to the part that fell below sigma.
-            grown = (total * (n + 1)) // max(tail.numel(), 1) + 1
+            # Grow the whole schedule in proportion to the part that fell below sigma, at most
+            # MAX_GROWTH-fold a round so one round never builds a needlessly huge schedule.
+            grown = min((total * (n + 1)) // max(tail.numel(), 1) + 1, total * MAX_GROWTH)
             total = min(max(grown, total + 1), max_total)
-            tail = below(total, sigma)
+            longer, longer_lowest = below(total, sigma)
+            if (longer.numel() <= tail.numel() and longer_lowest >= lowest * (1.0 - SAME_LEVEL_RTOL)
+                    and sigma <= longer_lowest * (1.0 + SAME_LEVEL_RTOL)):
+                # Stretching neither added a level below sigma nor lowered the scheduler's
+                # smallest level, and sigma is at it: the scheduler's floor (ComfyUI's 'normal'
+                # always ends at one level, 'ddim_uniform' at the table's second entry).
+                break
+            tail, lowest = longer, longer_lowest
         return _descending_from(sigma, tail[-n:])
 
     return schedule

@@ -68,4 +68,4 @@ def inner_schedule(model_sampling, name: str, steps: int):
         return inner_from_range(
             lambda n, sigma_min, sigma_max: handler.handler(n=n, sigma_min=sigma_min, sigma_max=sigma_max),
             float(model_sampling.sigma_min), steps)
-    return inner_from_full(_full_schedule(model_sampling, name), steps)
+    return inner_from_full(_full_schedule(model_sampling, name), steps, sigma_floor=float(model_sampling.sigma_min))

@@ -7,14 +7,13 @@ outer step is the point of this pack, so in that case a latent2rgb preview is se
 
 from __future__ import annotations
 
-import logging
+import sys
 
 import comfy.utils
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
 EVENT = "nested_diffusion.outer_step"
-log = logging.getLogger(__name__)
 
 
 def executing_context():
@@ -25,12 +24,11 @@ def executing_context():
     return get_executing_context()
 
 
-def _server():
-    try:
-        from server import PromptServer
-    except ImportError:
-        return None
-    return getattr(PromptServer, "instance", None)
+def prompt_server():
+    """The running PromptServer, or None in-process. Looked up, not imported: main.py imports
+    ``server`` before any node runs, and importing it anywhere else fails and is slow."""
+    module = sys.modules.get("server")
+    return getattr(getattr(module, "PromptServer", None), "instance", None)
 
 
 def fallback_previewer(latent_format):
@@ -66,7 +64,7 @@ class OuterStepReporter:
         self._send_event(d)
 
     def _send_event(self, d: dict) -> None:
-        server = _server()
+        server = prompt_server()
         client_id = getattr(server, "client_id", None)
         if client_id is None:  # no submitting client: never broadcast to everyone
             return

@@ -6,24 +6,18 @@ Answers 200 {"stopping": [prompt ids]} or 409 when no nested sampler is running.
 from __future__ import annotations
 
 import json
-import logging
 
+from .outer_step_reporter import prompt_server
 from .stop_requests import STOPS
 
 ROUTE = "/nested_diffusion/stop"
-log = logging.getLogger(__name__)
 
 
 def register_stop_route() -> None:
-    try:
-        from aiohttp import web
-
-        from server import PromptServer
-    except ImportError:
-        return
-    server = getattr(PromptServer, "instance", None)
+    server = prompt_server()
     if server is None:  # imported without a running server (in-process use)
         return
+    from aiohttp import web
 
     @server.routes.post(ROUTE)
     async def stop(request):

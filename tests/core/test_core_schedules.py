@@ -103,3 +103,39 @@ def test_stretch_for_denoise_is_the_tail_of_the_longer_schedule():
     assert torch.equal(stretch_for_denoise(SIMPLE, 10, 0.5), SIMPLE(20)[-11:])
     assert torch.equal(stretch_for_denoise(SIMPLE, 7, 0.3), SIMPLE(23)[-8:])
     assert torch.equal(stretch_for_denoise(SIMPLE, 10, 1.0), SIMPLE(10))
+
+
+def test_inner_from_full_at_the_floor_is_one_step_without_stretching():
+    """ComfyUI's schedules end at the model's sigma_min; nothing lies below it but 0, so the
+    inner run there is one step, found without building ever longer schedules."""
+    requested = []
+
+    def counting_simple(steps):
+        requested.append(steps)
+        return SIMPLE(steps)
+
+    floor = float(TABLE[0])
+    schedule = inner_from_full(counting_simple, 20, sigma_floor=floor)
+    assert schedule(floor).tolist() == [floor, 0.0]
+    assert requested == []
+    above = float(TABLE[40])
+    run = schedule(above)
+    _assert_inner_run(run, above, 20)
+    assert max(requested) < 10000
+
+
+def test_inner_from_full_finds_a_schedulers_own_floor_quickly():
+    """A scheduler whose schedules all end at one level (ComfyUI's 'normal' ends at its own
+    smallest level, not always the model's sigma_min): an outer sigma there is one step to 0."""
+    requested = []
+    floor, top = 0.05, 10.0
+
+    def ends_at_floor(steps):
+        requested.append(steps)
+        levels = torch.exp(torch.linspace(torch.log(torch.tensor(top)), torch.log(torch.tensor(floor)), steps))
+        return torch.cat([levels.to(torch.float64), torch.zeros(1, dtype=torch.float64)])
+
+    schedule = inner_from_full(ends_at_floor, 6)
+    assert schedule(floor).tolist() == [floor, 0.0]
+    assert max(requested) <= 6 * 8
+    _assert_inner_run(schedule(1.0), 1.0, 6)
