@@ -116,7 +116,9 @@ def _parse_binary(data: bytes) -> Preview | None:
 class ComfyServer:
     """One ``main.py`` process on a free port, its log file and its output directory."""
 
-    def __init__(self, comfy_root: Path, workdir: Path, preview_method: str):
+    def __init__(self, comfy_root: Path, workdir: Path, preview_method: str,
+                 model_folders: dict[str, Path] | None = None):
+        self.model_folders = dict(model_folders or {})  # e.g. {"vae_approx": folder}
         self.comfy_root = Path(comfy_root)
         self.workdir = Path(workdir)
         self.preview_method = preview_method
@@ -141,7 +143,8 @@ class ComfyServer:
         yaml_path.write_text("nested_diffusion_server_tests:\n"
                              "  custom_nodes: |\n"
                              f"    {link_dir}\n"
-                             f"    {TESTING_NODES_DIR}\n")
+                             f"    {TESTING_NODES_DIR}\n"
+                             + "".join(f"  {kind}: {folder}\n" for kind, folder in self.model_folders.items()))
         return yaml_path
 
     def start(self) -> "ComfyServer":
