@@ -11,7 +11,7 @@ import latent_preview
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
 from .nested_sampler import check_latent_channels, nested_ksampler
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
-from .stop_requests import STOPS
+from .stop_requests import RerunAfterStop
 
 CATEGORY = "sampling/nested_diffusion"
 MAX_STEPS = 10000
@@ -21,6 +21,15 @@ SCHEDULER_TIP = ("Noise schedule of the outer steps, and of each inner run (rest
                  "level). paper_faithful is the reference code's grid.")
 OUTPUT_TOOLTIPS = ("The final latent.",
                    "The image of every outer step, as one latent batch in outer order (batch x outer steps).")
+
+
+MODEL_INPUT = ("MODEL", {"tooltip": "The model used for every inner run."})
+SEED_TIP = "Seed of the starting noise; each inner run derives its own from it."
+
+
+def _seed_input() -> tuple:
+    return ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                    "tooltip": SEED_TIP})
 
 
 def _common_inputs() -> dict:
@@ -66,27 +75,25 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
     return out, outer_images
 
 
-class NestedKSampler:
-    DESCRIPTION = ("KSampler with Nested Diffusion (Elata et al., WACV 2024): anytime generation. Each outer "
-                   "step runs a whole inner sampling run, so a finished image is previewed after every outer "
-                   "step and keeps improving; the last is the result. Cost: outer_steps x inner_steps steps.")
+class _NestedKSamplerNode(RerunAfterStop):
     CATEGORY = CATEGORY
     RETURN_TYPES = ("LATENT", "LATENT")
     RETURN_NAMES = ("LATENT", "outer_step_images")
-    OUTPUT_TOOLTIPS = OUTPUT_TOOLTIPS
     FUNCTION = "sample"
 
-    @classmethod
-    def IS_CHANGED(cls, **_inputs):
-        return STOPS.stops
+
+class NestedKSampler(_NestedKSamplerNode):
+    DESCRIPTION = ("KSampler with Nested Diffusion (Elata et al., WACV 2024): anytime generation. Each outer "
+                   "step runs a whole inner sampling run, so a finished image is previewed after every outer "
+                   "step and keeps improving; the last is the result. Cost: outer_steps x inner_steps steps.")
+    OUTPUT_TOOLTIPS = OUTPUT_TOOLTIPS
 
     @classmethod
     def INPUT_TYPES(cls):
         common = _common_inputs()
         return {"required": {
-            "model": ("MODEL", {"tooltip": "The model used for every inner run."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
-                             "tooltip": "Seed of the starting noise; each inner run derives its own from it."}),
+            "model": MODEL_INPUT,
+            "seed": _seed_input(),
             **common,
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                   "tooltip": "How much of the outer schedule to run, as in KSampler: below 1 "
@@ -104,31 +111,21 @@ class NestedKSampler:
                           latent_image, sigmas)
 
 
-class NestedKSamplerAdvanced:
+class NestedKSamplerAdvanced(_NestedKSamplerNode):
     DESCRIPTION = ("Nested KSampler over a range of outer steps, like KSamplerAdvanced. Chain two: the first "
                    "returns with leftover noise, the second continues with add_noise disabled, for example "
                    "with a changed prompt (the paper's mid-run intervention).")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT", "LATENT")
-    RETURN_NAMES = ("LATENT", "outer_step_images")
     OUTPUT_TOOLTIPS = ("The latent after end_at_outer_step: the outer state with leftover noise, or the image.",
                        "The image of every outer step this node ran, as one latent batch in outer order.")
-    FUNCTION = "sample"
-
-    @classmethod
-    def IS_CHANGED(cls, **_inputs):
-        return STOPS.stops
 
     @classmethod
     def INPUT_TYPES(cls):
         common = _common_inputs()
         return {"required": {
-            "model": ("MODEL", {"tooltip": "The model used for every inner run."}),
+            "model": MODEL_INPUT,
             "add_noise": (["enable", "disable"], {
                 "tooltip": "Add the starting noise. Disable when continuing a chain from leftover noise."}),
-            "noise_seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
-                                   "control_after_generate": True,
-                                   "tooltip": "Seed of the starting noise; each inner run derives its own from it."}),
+            "noise_seed": _seed_input(),
             **common,
             "start_at_outer_step": ("INT", {"default": 0, "min": 0, "max": MAX_STEPS,
                                             "tooltip": "First outer step to run (0-based)."}),

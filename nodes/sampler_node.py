@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
 from .nested_sampler import nested_ksampler
-from .stop_requests import STOPS
+from .stop_requests import RerunAfterStop
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
                      "euler_ancestral is closest to the paper's stochastic DDIM inner steps.")
@@ -16,7 +16,7 @@ ETA_TIP = ("Outer stochasticity: 0 is the deterministic DDIM outer step of the p
            "like DDPM. Inner-run noise comes from the inner sampler.")
 
 
-class SamplerNestedDiffusion:
+class SamplerNestedDiffusion(RerunAfterStop):
     DESCRIPTION = ("Nested Diffusion (Elata et al., WACV 2024): every step of the outer SIGMAS schedule runs "
                    "a whole inner sampling run down to noise 0, so the preview after each step is a finished "
                    "image, and the outer process moves toward it. Plug into SamplerCustom or "
@@ -25,10 +25,6 @@ class SamplerNestedDiffusion:
     RETURN_TYPES = ("SAMPLER",)
     OUTPUT_TOOLTIPS = ("The nested sampler, for SamplerCustom or SamplerCustomAdvanced.",)
     FUNCTION = "get_sampler"
-
-    @classmethod
-    def IS_CHANGED(cls, **_inputs):
-        return STOPS.stops
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -52,3 +52,12 @@ class StopRequests:
 
 
 STOPS = StopRequests()
+
+
+class RerunAfterStop:
+    """Base of the nodes whose output a stop can cut short: a stopped run's partial result must
+    not be served from ComfyUI's cache afterwards, so their fingerprint is the stop count."""
+
+    @classmethod
+    def IS_CHANGED(cls, **_inputs):
+        return STOPS.stops
