@@ -70,3 +70,21 @@ def tiny_conditioning(seed: int = 1, zero: bool = False) -> list:
         return [[torch.zeros(1, TOKENS, CONTEXT_DIM), {}]]
     g = torch.Generator().manual_seed(seed)
     return [[torch.randn(1, TOKENS, CONTEXT_DIM, generator=g), {}]]
+
+
+def build_tiny_controlnet(seed: int = 2):
+    """A ComfyUI ControlNet with the tiny UNet's shape and seeded random weights (no download)."""
+    import comfy.cldm.cldm
+    import comfy.controlnet
+
+    config = {k: v for k, v in UNET_CONFIG.items() if k not in ("out_channels", "transformer_depth_output")}
+    control_model = comfy.cldm.cldm.ControlNet(hint_channels=3, num_heads=-1, num_head_channels=16,
+                                               dtype=torch.float32, device="cpu", **config)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in control_model.named_parameters():
+            if p.ndim == 1:
+                p.fill_(0.0 if name.endswith("bias") else 1.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * p[0].numel() ** -0.5)
+    return comfy.controlnet.ControlNet(control_model, load_device=comfy.model_management.get_torch_device())
