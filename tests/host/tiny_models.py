@@ -41,6 +41,18 @@ UNET_CONFIG = {
 }
 
 
+def seed_weights(module: torch.nn.Module, seed: int) -> None:
+    """Seeded, scale-preserving weights. comfy.ops leaves weights uninitialised (torch.empty):
+    fill them or the output is NaN."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.ndim == 1:
+                p.fill_(0.0 if name.endswith("bias") else 1.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * p[0].numel() ** -0.5)
+
+
 def build_tiny_model(kind: str = "eps", seed: int = 0) -> comfy.model_patcher.ModelPatcher:
     """A ModelPatcher around a tiny random UNet of the given prediction kind."""
     model_type, sampling_settings = MODEL_TYPES[kind]
@@ -49,14 +61,7 @@ def build_tiny_model(kind: str = "eps", seed: int = 0) -> comfy.model_patcher.Mo
         cfg.sampling_settings.update(sampling_settings)
     cfg.set_inference_dtype(torch.float32, None)
     model = comfy.model_base.BaseModel(cfg, model_type=model_type, device="cpu")
-    g = torch.Generator().manual_seed(seed)
-    # comfy.ops leaves weights uninitialised (torch.empty): fill them or the output is NaN.
-    with torch.no_grad():
-        for name, p in model.diffusion_model.named_parameters():
-            if p.ndim == 1:
-                p.fill_(0.0 if name.endswith("bias") else 1.0)
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * p[0].numel() ** -0.5)
+    seed_weights(model.diffusion_model, seed)
     return comfy.model_patcher.ModelPatcher(
         model,
         load_device=comfy.model_management.get_torch_device(),
@@ -80,11 +85,5 @@ def build_tiny_controlnet(seed: int = 2):
     config = {k: v for k, v in UNET_CONFIG.items() if k not in ("out_channels", "transformer_depth_output")}
     control_model = comfy.cldm.cldm.ControlNet(hint_channels=3, num_heads=-1, num_head_channels=16,
                                                dtype=torch.float32, device="cpu", **config)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in control_model.named_parameters():
-            if p.ndim == 1:
-                p.fill_(0.0 if name.endswith("bias") else 1.0)
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * p[0].numel() ** -0.5)
+    seed_weights(control_model, seed)
     return comfy.controlnet.ControlNet(control_model, load_device=comfy.model_management.get_torch_device())
