@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for entry in (ROOT / "tests" / "core", ROOT):
+# tests/helpers: the helpers this report shares with the core tests; ROOT: the pack's nested_core.
+for entry in (ROOT / "tests" / "helpers", ROOT):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 

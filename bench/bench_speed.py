@@ -3,7 +3,7 @@
 Not a test: it asserts nothing about timing; it prints ratios next to their goals.
 
 Both samplers run through ComfyUI's ``comfy.sample.sample_custom`` on the same tiny real model
-(tests/host/tiny_models.py; an eps row and a flow row), with cfg 3.0 (cond and uncond in one
+(tests/helpers/tiny_models.py; an eps row and a flow row), with cfg 3.0 (cond and uncond in one
 batch) on a 1x4x32x32 latent, with the same trivial callback:
 
 * ComfyUI euler: ``sampler_object("euler")`` over ``calculate_sigmas(ms, "normal", NFE)``.
@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 PACK_ROOT = Path(__file__).resolve().parents[1]
-HOST_TESTS = PACK_ROOT / "tests" / "host"
+TEST_HELPERS = PACK_ROOT / "tests" / "helpers"  # shared with the host tests: host_env, tiny_models
 
 # (outer steps N, inner steps n). The tiny UNet costs ~0.12 s per CFG forward on one CPU thread
 # (its 32x32 level runs 1024-token attention), so the default set is sized for ~3 minutes; a
@@ -88,8 +88,8 @@ def main() -> int:
               " && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/python bench/bench_speed.py", file=sys.stderr)
         return 2
 
-    sys.path.insert(0, str(HOST_TESTS))
-    import host_env  # tests/host
+    sys.path.insert(0, str(TEST_HELPERS))
+    import host_env  # tests/helpers
 
     host_env.import_comfy()
     server_note = "not imported (--no-server-module)"
@@ -110,7 +110,7 @@ def main() -> int:
     import comfy.sample
     import comfy.samplers
 
-    import tiny_models  # tests/host; imports comfy, so only after import_comfy()
+    import tiny_models  # tests/helpers; imports comfy, so only after import_comfy()
 
     host_env.load_pack()
     from nested_diffusion_pack.nodes.nested_sampler import nested_ksampler

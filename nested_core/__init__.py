@@ -5,8 +5,8 @@ convention, so the ComfyUI adapter in ``nodes/`` only wires host objects into it
 """
 
 from .nfe import NfePlan, nfe_plan
-from .paths import FLOW, PATHS, VE, flow_posterior_split, outer_step, ve_ancestral_split
-from .sampler import CountingModel, inner_seed, outer_noise_source, sample_nested, validate_outer_sigmas
+from .outer_step import FLOW, PATHS, VE, flow_posterior_split, outer_step, ve_ancestral_split
+from .sampler import ModelCallGate, inner_seed, outer_noise_source, sample_nested, validate_outer_sigmas
 from .schedules import (
     END_SIGMA_MIN,
     END_ZERO,
@@ -21,7 +21,7 @@ from .schedules import (
 
 __all__ = [
     "END_SIGMA_MIN", "END_ZERO", "FLOW", "INNER_ENDS", "PATHS", "VE",
-    "CountingModel", "NfePlan",
+    "ModelCallGate", "NfePlan",
     "flow_posterior_split", "inner_from_full", "inner_from_range", "inner_seed", "nearest_timestep",
     "nfe_plan", "outer_noise_source", "outer_step", "paper_inner_sigmas", "paper_outer_sigmas",
     "sample_nested", "stretch_for_denoise", "validate_outer_sigmas", "ve_ancestral_split",

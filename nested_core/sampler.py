@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .paths import PATHS, VE, outer_step, reference_x0_scale
+from .outer_step import PATHS, VE, outer_step, reference_x0_scale
 
 SEED_MODULUS = 2**63
 
@@ -22,7 +22,7 @@ class _StopRequested(Exception):
     """Raised inside an inner run to abandon it when the caller's stop check says so."""
 
 
-class CountingModel:
+class ModelCallGate:
     """Stands in for the model inside inner runs: counts calls and polls the caller's hooks.
 
     Every other attribute is forwarded, so samplers that reach for ``model.inner_model``
@@ -175,7 +175,7 @@ def sample_nested(
     seed = extra_args.get("seed")
     if eta > 0 and noise_sampler is None:
         noise_sampler = outer_noise_source(x, seed)
-    counted = CountingModel(model, before_model_call, should_stop)
+    counted = ModelCallGate(model, before_model_call, should_stop)
     image = None
 
     for i in range(len(outer) - 1):

@@ -1,4 +1,5 @@
-"""Core tests import the pack's torch-only core and their helper modules by plain name.
+"""Core tests import the pack's torch-only core by plain name (``nested_core``) and their helper
+modules from tests/helpers (put on sys.path by tests/conftest.py).
 
 Nothing under tests/core may import ComfyUI: these tests run in a torch-only venv.
 """
@@ -8,9 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
-for entry in (str(HERE), str(REPO_ROOT)):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)

@@ -2,7 +2,7 @@
 CONDITIONING, so real prompts run on CPU without downloaded weights.
 
 ComfyUI imports this folder as a custom-node pack (V1 API). The builders live in
-tests/host/tiny_models.py, loaded here by absolute path because the server's sys.path is
+tests/helpers/tiny_models.py, loaded here by absolute path because the server's sys.path is
 ComfyUI's own, not the tests' (and the repo root must never be on it: its ``nodes/`` folder
 would shadow ComfyUI's ``nodes`` module).
 """
@@ -11,7 +11,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_TINY_MODELS_PATH = Path(__file__).resolve().parents[3] / "tiny_models.py"
+_TINY_MODELS_PATH = Path(__file__).resolve().parents[4] / "helpers" / "tiny_models.py"
 _TINY_MODULE = "nested_test_nodes_tiny_models"
 
 
