@@ -7,7 +7,7 @@ Both samplers run through ComfyUI's ``comfy.sample.sample_custom`` on the same t
 batch) on a 1x4x32x32 latent, with the same trivial callback:
 
 * ComfyUI euler: ``sampler_object("euler")`` over ``calculate_sigmas(ms, "normal", NFE)``.
-* nested: ``nested_ksampler("euler", n, "normal", 0.0)`` over ``calculate_sigmas(ms, "normal", N)``.
+* nested: ``nested_sampler_object("euler", n, "normal", 0.0)`` over ``calculate_sigmas(ms, "normal", N)``.
 
 NFE (one diffusion-model forward; a CFG pair is one forward) are counted with a forward hook on
 ``model.diffusion_model``. Euler gets as many steps as the nested run really makes (N x n when
@@ -113,7 +113,7 @@ def main() -> int:
     import tiny_models  # tests/helpers; imports comfy, so only after import_comfy()
 
     host_env.load_pack()
-    from nested_diffusion_pack.nodes.nested_sampler import nested_ksampler
+    from nested_diffusion_pack.nodes.nested_sampler import nested_sampler_object
 
     class FirstCall:
         """sample_custom callback (step, x0, x, total): records when it is first called (wall and
@@ -174,7 +174,7 @@ def main() -> int:
     for kind in opts.kinds:
         ms = models[kind][0].get_model_object("model_sampling")
         for big_n, small_n in opts.configs:
-            nested = nested_ksampler("euler", small_n, "normal", 0.0)
+            nested = nested_sampler_object("euler", small_n, "normal", 0.0)
             outer = comfy.samplers.calculate_sigmas(ms, "normal", big_n).cpu()
             nested_nfe = run(kind, nested, outer)["nfe"]  # the NFE the nested run really makes
             euler = comfy.samplers.sampler_object("euler")
@@ -204,7 +204,7 @@ def main() -> int:
           f"get_num_threads()={torch.get_num_threads()}, interop threads={torch.get_num_interop_threads()}, "
           f"device={models[opts.kinds[0]][0].load_device}, torch.inference_mode; ComfyUI server module: {server_note}")
     print(f"latent {'x'.join(map(str, LATENT_SHAPE))}, cfg {CFG} (CFG batch), seed {SEED}; ComfyUI "
-          f"sampler_object('euler') over calculate_sigmas(ms, 'normal', NFE) vs nested_ksampler('euler', n, "
+          f"sampler_object('euler') over calculate_sigmas(ms, 'normal', NFE) vs nested_sampler_object('euler', n, "
           f"'normal', 0.0) over calculate_sigmas(ms, 'normal', N); same callback for both")
     print(f"warm-up: one run of each sampler and config; then {opts.reps} timed repetitions, interleaved over "
           f"configs with alternating sampler order; medians. Timed part took {t_total:.1f} s; load average "

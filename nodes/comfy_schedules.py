@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import torch
 
-import comfy.model_sampling
 import comfy.samplers
 
 from ..nested_core import (
-    FLOW,
-    VE,
     inner_from_full,
     inner_from_range,
     paper_inner_sigmas,
@@ -32,11 +29,6 @@ def scheduler_names() -> list[str]:
 
 def sampler_names() -> list[str]:
     return list(comfy.samplers.SAMPLER_NAMES)
-
-
-def path_of(model_sampling) -> str:
-    """Flow-matching models (SD3, Flux: CONST) move along x = (1-s)x0 + s*eps; the rest are VE-style."""
-    return FLOW if isinstance(model_sampling, comfy.model_sampling.CONST) else VE
 
 
 def check_scheduler(name: str, input_name: str) -> None:

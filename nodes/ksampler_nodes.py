@@ -9,7 +9,7 @@ import comfy.utils
 import latent_preview
 
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
-from .nested_sampler import check_latent_channels, nested_ksampler
+from .nested_sampler import check_latent_channels, nested_sampler_object
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .stop_requests import RerunAfterStop
 
@@ -61,7 +61,7 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
     else:
         noise = torch.zeros(latent_image.size(), dtype=latent_image.dtype, layout=latent_image.layout, device="cpu")
     images: list[torch.Tensor] = []
-    sampler = nested_ksampler(sampler_name, inner_steps, scheduler, 0.0, keep_images=images,
+    sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, keep_images=images,
                               leftover_noise=leftover_noise)
     callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
     samples = comfy.sample.sample_custom(

@@ -12,11 +12,13 @@ import torch
 
 import comfy.model_management
 import comfy.model_patcher
+import comfy.model_sampling
 import comfy.samplers
 
-from ..nested_core import sample_nested
-from .comfy_schedules import check_scheduler, inner_schedule, path_of
-from .outer_step_reporter import OuterStepReporter, executing_context
+from ..nested_core import FLOW, VE, sample_nested
+from .comfy_schedules import check_scheduler, inner_schedule
+from .host_access import executing_context
+from .outer_step_reporter import OuterStepReporter
 from .stop_requests import STOPS
 
 
@@ -30,6 +32,11 @@ def resolve_inner(inner_sampler: str, override=None):
     if inner_sampler not in comfy.samplers.SAMPLER_NAMES:
         raise ValueError(f"inner_sampler must be one of {comfy.samplers.SAMPLER_NAMES}, got {inner_sampler!r}")
     return comfy.samplers.sampler_object(inner_sampler)
+
+
+def path_of(model_sampling) -> str:
+    """Flow-matching models (SD3, Flux: CONST) move along x = (1-s)x0 + s*eps; the rest are VE-style."""
+    return FLOW if isinstance(model_sampling, comfy.model_sampling.CONST) else VE
 
 
 def check_latent_channels(x: torch.Tensor, latent_format) -> None:
@@ -84,7 +91,7 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
         STOPS.end(prompt_id, stopped_early=finished and reporter.steps_done < reporter.total)
 
 
-def nested_ksampler(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
+def nested_sampler_object(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
                     inner_override=None, keep_images: list | None = None,
                     leftover_noise: bool = False) -> comfy.samplers.KSAMPLER:
     """A SAMPLER for SamplerCustom(Advanced); validates its settings before any sampling starts."""

@@ -7,28 +7,13 @@ outer step is the point of this pack, so in that case a latent2rgb preview is se
 
 from __future__ import annotations
 
-import sys
-
 import comfy.utils
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
+from .host_access import executing_context, prompt_server
+
 EVENT = "nested_diffusion.outer_step"
-
-
-def executing_context():
-    try:
-        from comfy_execution.utils import get_executing_context
-    except ImportError:  # older hosts: the event then carries the server's last node id
-        return None
-    return get_executing_context()
-
-
-def prompt_server():
-    """The running PromptServer, or None in-process. Looked up, not imported: main.py imports
-    ``server`` before any node runs, and importing it anywhere else fails and is slow."""
-    module = sys.modules.get("server")
-    return getattr(getattr(module, "PromptServer", None), "instance", None)
 
 
 def fallback_previewer(latent_format):

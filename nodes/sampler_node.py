@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
-from .nested_sampler import nested_ksampler
+from .nested_sampler import nested_sampler_object
 from .stop_requests import RerunAfterStop
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
@@ -44,4 +44,4 @@ class SamplerNestedDiffusion(RerunAfterStop):
         }
 
     def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None):
-        return (nested_ksampler(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override),)
+        return (nested_sampler_object(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override),)

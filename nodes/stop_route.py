@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .outer_step_reporter import prompt_server
+from .host_access import prompt_server
 from .stop_requests import STOPS
 
 ROUTE = "/nested_diffusion/stop"

@@ -64,7 +64,7 @@ def captured_progress():
         comfy.utils.set_progress_bar_global_hook(old)
 
 
-def nested_ksampler(kind="eps", seed=7, outer=3, inner=2, cfg=2.0, sampler="euler", scheduler="normal",
+def run_nested_ksampler(kind="eps", seed=7, outer=3, inner=2, cfg=2.0, sampler="euler", scheduler="normal",
                     latent=None, denoise=1.0):
     positive, negative = conds()
     return NODES["NestedKSampler"]().sample(tiny(kind), seed, outer, inner, cfg, sampler, scheduler, positive,

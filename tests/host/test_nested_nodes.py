@@ -9,7 +9,7 @@ import comfy.samplers
 from comfy.cli_args import LatentPreviewMethod
 from comfy_extras import nodes_custom_sampler as custom
 
-from host_fixtures import NODES, captured_progress, conds, empty_latent, nested_ksampler, preview_method, tiny
+from host_fixtures import NODES, captured_progress, conds, empty_latent, preview_method, run_nested_ksampler, tiny
 
 
 def advanced(kind, add_noise, start, end, leftover, latent, seed=3, outer=4, inner=2, positive_seed=1,
@@ -21,15 +21,15 @@ def advanced(kind, add_noise, start, end, leftover, latent, seed=3, outer=4, inn
 
 
 def test_same_seed_is_bit_identical_and_seed_matters():
-    a, _ = nested_ksampler(seed=5, sampler="euler_ancestral")
-    b, _ = nested_ksampler(seed=5, sampler="euler_ancestral")
-    c, _ = nested_ksampler(seed=6, sampler="euler_ancestral")
+    a, _ = run_nested_ksampler(seed=5, sampler="euler_ancestral")
+    b, _ = run_nested_ksampler(seed=5, sampler="euler_ancestral")
+    c, _ = run_nested_ksampler(seed=6, sampler="euler_ancestral")
     assert torch.equal(a["samples"], b["samples"])
     assert not torch.equal(a["samples"], c["samples"])
 
 
 def test_intermediates_are_one_image_per_outer_step_ending_in_the_result():
-    out, images = nested_ksampler(outer=4, latent=empty_latent(batch=2))
+    out, images = run_nested_ksampler(outer=4, latent=empty_latent(batch=2))
     assert images["samples"].shape == (8, 4, 8, 8)
     torch.testing.assert_close(images["samples"][-2:], out["samples"], rtol=0, atol=1e-6)
     assert not torch.allclose(images["samples"][:2], out["samples"])
@@ -42,7 +42,7 @@ def test_one_inner_step_is_comfyui_euler():
     noise = comfy.sample.prepare_noise(latent["samples"], 11)
     plain = comfy.sample.sample(tiny("eps"), noise, 4, 2.0, "euler", "normal", positive, negative,
                                 latent["samples"], seed=11, disable_pbar=True)
-    nested, _ = nested_ksampler(seed=11, outer=4, inner=1, sampler="euler", scheduler="normal", latent=latent)
+    nested, _ = run_nested_ksampler(seed=11, outer=4, inner=1, sampler="euler", scheduler="normal", latent=latent)
     torch.testing.assert_close(nested["samples"], plain, rtol=1e-5, atol=1e-5)
 
 
@@ -72,8 +72,8 @@ def test_advanced_end_before_last_step_returns_that_steps_image():
 
 def test_denoise_half_keeps_the_input_closer():
     latent = {"samples": torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))}
-    half, _ = nested_ksampler(latent=latent, denoise=0.5, outer=4)
-    full, _ = nested_ksampler(latent=latent, denoise=1.0, outer=4)
+    half, _ = run_nested_ksampler(latent=latent, denoise=0.5, outer=4)
+    full, _ = run_nested_ksampler(latent=latent, denoise=1.0, outer=4)
     assert torch.isfinite(half["samples"]).all()
     assert (half["samples"] - latent["samples"]).abs().mean() < (full["samples"] - latent["samples"]).abs().mean()
 
@@ -84,28 +84,28 @@ def test_noise_mask_keeps_the_unmasked_region(kind):
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., :, 4:] = 1.0  # 1 = regenerate
     latent = {"samples": source, "noise_mask": mask}
-    out, _ = nested_ksampler(kind, latent=latent, outer=3, inner=3, sampler="euler_ancestral")
+    out, _ = run_nested_ksampler(kind, latent=latent, outer=3, inner=3, sampler="euler_ancestral")
     kept = out["samples"][..., :, :4]
     torch.testing.assert_close(kept, source[..., :, :4], rtol=0, atol=1e-5)
     assert not torch.allclose(out["samples"][..., :, 4:], source[..., :, 4:], atol=1e-2)
 
 
 def test_batch_items_are_reproducible_and_distinct():
-    a, _ = nested_ksampler(latent=empty_latent(batch=3), sampler="euler_ancestral")
-    b, _ = nested_ksampler(latent=empty_latent(batch=3), sampler="euler_ancestral")
+    a, _ = run_nested_ksampler(latent=empty_latent(batch=3), sampler="euler_ancestral")
+    b, _ = run_nested_ksampler(latent=empty_latent(batch=3), sampler="euler_ancestral")
     assert torch.equal(a["samples"], b["samples"])
     assert not torch.allclose(a["samples"][0], a["samples"][1])
     # With a deterministic inner sampler an item depends only on its own starting noise.
-    batch, _ = nested_ksampler(latent=empty_latent(batch=3))
+    batch, _ = run_nested_ksampler(latent=empty_latent(batch=3))
     single = dict(empty_latent(), batch_index=[2])
-    alone, _ = nested_ksampler(latent=single)
+    alone, _ = run_nested_ksampler(latent=single)
     torch.testing.assert_close(batch["samples"][2:3], alone["samples"], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("method", [LatentPreviewMethod.NoPreviews, LatentPreviewMethod.Latent2RGB])
 def test_one_preview_and_progress_per_outer_step(method):
     with preview_method(method), captured_progress() as calls:
-        nested_ksampler(outer=4, inner=3)
+        run_nested_ksampler(outer=4, inner=3)
     assert {total for _, total, _ in calls} == {4}
     assert [value for value, _, has in calls if has] == [1, 2, 3, 4]
     assert sorted({value for value, _, _ in calls}) == [1, 2, 3, 4]
@@ -113,9 +113,9 @@ def test_one_preview_and_progress_per_outer_step(method):
 
 def test_previews_do_not_change_the_result():
     with preview_method(LatentPreviewMethod.NoPreviews):
-        quiet, _ = nested_ksampler(sampler="euler_ancestral")
+        quiet, _ = run_nested_ksampler(sampler="euler_ancestral")
     with preview_method(LatentPreviewMethod.Latent2RGB), captured_progress():
-        shown, _ = nested_ksampler(sampler="euler_ancestral")
+        shown, _ = run_nested_ksampler(sampler="euler_ancestral")
     assert torch.equal(quiet["samples"], shown["samples"])
 
 
@@ -206,15 +206,15 @@ def test_interrupt_propagates_and_leaves_no_state():
         comfy.sample.sample_custom(model, comfy.sample.prepare_noise(latent, 1), 2.0, sampler, sigmas, positive,
                                    negative, latent, callback=interrupt_at_second_step, disable_pbar=True, seed=1)
     assert not comfy.model_management.processing_interrupted()
-    out, _ = nested_ksampler()
+    out, _ = run_nested_ksampler()
     assert torch.isfinite(out["samples"]).all()
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: nested_ksampler(denoise=0.0), "denoise"),
-    (lambda: nested_ksampler(outer=0), "outer_steps"),
-    (lambda: nested_ksampler(inner=0), "inner_steps"),
-    (lambda: nested_ksampler(latent={"samples": torch.ones(1, 3, 8, 8)}), "latent_image"),
+    (lambda: run_nested_ksampler(denoise=0.0), "denoise"),
+    (lambda: run_nested_ksampler(outer=0), "outer_steps"),
+    (lambda: run_nested_ksampler(inner=0), "inner_steps"),
+    (lambda: run_nested_ksampler(latent={"samples": torch.ones(1, 3, 8, 8)}), "latent_image"),
     (lambda: advanced("eps", "enable", 2, 2, "disable", empty_latent()), "start_at_outer_step"),
     (lambda: advanced("eps", "enable", 4, 10000, "disable", empty_latent()), "start_at_outer_step"),
     (lambda: NODES["SamplerNestedDiffusion"]().get_sampler("euler", 2, "normal", 0.0, object()),

@@ -36,7 +36,7 @@ def save_latent(source: str, output: int = 0) -> dict:
     return node("SaveLatent", samples=[source, output], filename_prefix=f"nd_tests/{uuid.uuid4().hex[:12]}")
 
 
-def nested_ksampler(*, seed: int = 42, outer_steps: int = 3, inner_steps: int = 2, cfg: float = 3.0,
+def nested_ksampler_node(*, seed: int = 42, outer_steps: int = 3, inner_steps: int = 2, cfg: float = 3.0,
                     sampler_name: str = "euler", scheduler: str = "normal", positive: str = POSITIVE,
                     latent: list | None = None, denoise: float = 1.0) -> dict:
     return node("NestedKSampler", model=[MODEL, 0], seed=seed, outer_steps=outer_steps,
@@ -45,7 +45,7 @@ def nested_ksampler(*, seed: int = 42, outer_steps: int = 3, inner_steps: int = 
                 denoise=denoise)
 
 
-def nested_ksampler_advanced(*, add_noise: str = "enable", noise_seed: int = 42, outer_steps: int = 4,
+def nested_ksampler_advanced_node(*, add_noise: str = "enable", noise_seed: int = 42, outer_steps: int = 4,
                              inner_steps: int = 2, cfg: float = 3.0, sampler_name: str = "euler",
                              scheduler: str = "normal", positive: str = POSITIVE,
                              latent: list | None = None, start: int = 0, end: int = 10000,
@@ -57,8 +57,9 @@ def nested_ksampler_advanced(*, add_noise: str = "enable", noise_seed: int = 42,
                 return_with_leftover_noise=leftover)
 
 
-def nested_sampler(*, inner_sampler: str = "euler", inner_steps: int = 2, inner_scheduler: str = "normal",
-                   eta: float = 0.0, override: list | None = None) -> dict:
+def sampler_nested_diffusion_node(*, inner_sampler: str = "euler", inner_steps: int = 2,
+                                  inner_scheduler: str = "normal", eta: float = 0.0,
+                                  override: list | None = None) -> dict:
     inputs = dict(inner_sampler=inner_sampler, inner_steps=inner_steps, inner_scheduler=inner_scheduler, eta=eta)
     if override is not None:
         inputs["inner_sampler_override"] = override

@@ -7,7 +7,17 @@ import pytest
 import torch
 
 from server_asserts import EVENT, assert_outer_steps, assert_previews, assert_progress
-from server_prompts import LATENT, MODEL, NEGATIVE, POSITIVE, base_graph, load_latent, nested_sampler, node, save_latent
+from server_prompts import (
+    LATENT,
+    MODEL,
+    NEGATIVE,
+    POSITIVE,
+    base_graph,
+    load_latent,
+    node,
+    sampler_nested_diffusion_node,
+    save_latent,
+)
 
 SAMPLER, SIGMAS, SAMPLING, SAVE = "7", "8", "9", "10"
 
@@ -19,7 +29,7 @@ def custom_advanced_prompt(kind: str = "eps", guider: str = "cfg", steps: int = 
         prompt["6"] = node("CFGGuider", model=[MODEL, 0], positive=[POSITIVE, 0], negative=[NEGATIVE, 0], cfg=3.0)
     else:
         prompt["6"] = node("BasicGuider", model=[MODEL, 0], conditioning=[POSITIVE, 0])
-    prompt[SAMPLER] = nested_sampler(**sampler_inputs)
+    prompt[SAMPLER] = sampler_nested_diffusion_node(**sampler_inputs)
     prompt[SIGMAS] = node("BasicScheduler", model=[MODEL, 0], scheduler="normal", steps=steps, denoise=1.0)
     prompt[SAMPLING] = node("SamplerCustomAdvanced", noise=["5", 0], guider=["6", 0], sampler=[SAMPLER, 0],
                             sigmas=[SIGMAS, 0], latent_image=[LATENT, 0])
@@ -58,7 +68,7 @@ def test_sampler_custom_advanced_inner_sampler_override(nested_none):
 
 def test_sampler_custom_events_on_its_node(nested_none):
     prompt = base_graph()
-    prompt[SAMPLER] = nested_sampler()
+    prompt[SAMPLER] = sampler_nested_diffusion_node()
     prompt[SIGMAS] = node("BasicScheduler", model=[MODEL, 0], scheduler="normal", steps=3, denoise=1.0)
     prompt[SAMPLING] = node("SamplerCustom", model=[MODEL, 0], add_noise=True, noise_seed=5, cfg=3.0,
                             positive=[POSITIVE, 0], negative=[NEGATIVE, 0], sampler=[SAMPLER, 0],

@@ -10,17 +10,17 @@ from server_prompts import (
     NEGATIVE,
     POSITIVE,
     base_graph,
-    nested_ksampler,
-    nested_ksampler_advanced,
-    nested_sampler,
+    nested_ksampler_advanced_node,
+    nested_ksampler_node,
     node,
+    sampler_nested_diffusion_node,
     save_latent,
 )
 
 
 def good_prompt() -> dict:
     prompt = base_graph()
-    prompt["5"] = nested_ksampler(outer_steps=3, inner_steps=2)
+    prompt["5"] = nested_ksampler_node(outer_steps=3, inner_steps=2)
     prompt["6"] = save_latent("5", 0)
     return prompt
 
@@ -60,7 +60,7 @@ def test_denoise_zero_is_an_execution_error_naming_denoise(nested_none):
 
 def test_advanced_start_not_before_end_is_an_execution_error(nested_none):
     prompt = base_graph()
-    prompt["5"] = nested_ksampler_advanced(outer_steps=4, start=3, end=2)
+    prompt["5"] = nested_ksampler_advanced_node(outer_steps=4, start=3, end=2)
     prompt["6"] = save_latent("5", 0)
     run = nested_none.run_prompt(prompt)
     assert_execution_error(run, "5", "start_at_outer_step", "end_at_outer_step")
@@ -72,7 +72,7 @@ def custom_with_sigmas(sigmas_nodes: dict, sigmas_link: list) -> dict:
     prompt.update(sigmas_nodes)
     prompt["5"] = node("RandomNoise", noise_seed=3)
     prompt["6"] = node("CFGGuider", model=[MODEL, 0], positive=[POSITIVE, 0], negative=[NEGATIVE, 0], cfg=3.0)
-    prompt["7"] = nested_sampler()
+    prompt["7"] = sampler_nested_diffusion_node()
     prompt["9"] = node("SamplerCustomAdvanced", noise=["5", 0], guider=["6", 0], sampler=["7", 0],
                        sigmas=sigmas_link, latent_image=[LATENT, 0])
     prompt["10"] = save_latent("9", 0)
@@ -100,7 +100,7 @@ def test_single_sigma_is_an_error_naming_sigmas(nested_none):
 
 def test_interrupt_after_first_outer_step_then_next_prompt_runs(nested_none):
     prompt = base_graph(size=256)  # 32x32 latent, 6 x 6 model calls: far longer than one round trip
-    prompt["5"] = nested_ksampler(outer_steps=6, inner_steps=6)
+    prompt["5"] = nested_ksampler_node(outer_steps=6, inner_steps=6)
     prompt["6"] = save_latent("5", 0)
     sent = []
 

@@ -11,8 +11,8 @@ from server_prompts import (
     POSITIVE,
     base_graph,
     load_latent,
-    nested_ksampler,
-    nested_ksampler_advanced,
+    nested_ksampler_advanced_node,
+    nested_ksampler_node,
     node,
     save_latent,
 )
@@ -20,7 +20,7 @@ from server_prompts import (
 
 def nested_prompt(**sampler_inputs) -> dict:
     prompt = base_graph(batch=sampler_inputs.pop("batch", 1))
-    prompt["5"] = nested_ksampler(**sampler_inputs)
+    prompt["5"] = nested_ksampler_node(**sampler_inputs)
     prompt["6"] = save_latent("5", 0)
     prompt["7"] = save_latent("5", 1)
     return prompt
@@ -74,8 +74,8 @@ def advanced_chain_prompt(change_prompt: bool) -> dict:
     identical nodes of one prompt only once."""
     prompt = base_graph()
     prompt["9"] = node("NestedTestConditioning", seed=99, zero=False)  # positive B
-    prompt["10"] = nested_ksampler_advanced(add_noise="enable", outer_steps=4, start=0, end=2, leftover="enable")
-    prompt["11"] = nested_ksampler_advanced(add_noise="disable", outer_steps=4, start=2, end=10000,
+    prompt["10"] = nested_ksampler_advanced_node(add_noise="enable", outer_steps=4, start=0, end=2, leftover="enable")
+    prompt["11"] = nested_ksampler_advanced_node(add_noise="disable", outer_steps=4, start=2, end=10000,
                                             positive="9" if change_prompt else POSITIVE, latent=["10", 0])
     prompt["12"] = save_latent("11", 0)
     prompt["13"] = save_latent("10", 0)
@@ -105,7 +105,7 @@ def test_nested_ksampler_advanced_partial_run_output(nested_none, leftover):
     # Stopping at outer step 2 of 4: leftover noise returns the noisy outer state, which is not
     # the step's image; without it the node returns that image.
     prompt = base_graph()
-    prompt["5"] = nested_ksampler_advanced(outer_steps=4, start=0, end=2, leftover=leftover)
+    prompt["5"] = nested_ksampler_advanced_node(outer_steps=4, start=0, end=2, leftover=leftover)
     prompt["6"] = save_latent("5", 0)
     prompt["7"] = save_latent("5", 1)
     run = nested_none.run_prompt(prompt)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import torch
 
 from server_asserts import EVENT, assert_outer_steps
-from server_prompts import base_graph, load_latent, nested_ksampler, save_latent
+from server_prompts import base_graph, load_latent, nested_ksampler_node, save_latent
 
 ROUTE = "/nested_diffusion/stop"
 
 
 def long_prompt() -> dict:
     prompt = base_graph(size=256)
-    prompt["5"] = nested_ksampler(outer_steps=6, inner_steps=6)
+    prompt["5"] = nested_ksampler_node(outer_steps=6, inner_steps=6)
     prompt["6"] = save_latent("5", 0)
     prompt["7"] = save_latent("5", 1)
     return prompt

@@ -15,7 +15,7 @@ from comfy.taesd.taesd import TAESD
 
 from comfy_server import PACK_NODES, ComfyServer
 from server_asserts import assert_outer_steps
-from server_prompts import base_graph, nested_ksampler, save_latent
+from server_prompts import base_graph, nested_ksampler_node, save_latent
 
 LATENT_SIDE = 16  # a 128 px empty latent
 COLOUR = (230, 25, 128)
@@ -55,7 +55,7 @@ def colour_stats(preview) -> tuple[torch.Tensor, float]:
 
 def outer_step_previews(server) -> list:
     prompt = base_graph(size=LATENT_SIDE * 8)
-    prompt["5"] = nested_ksampler(outer_steps=3, inner_steps=2)
+    prompt["5"] = nested_ksampler_node(outer_steps=3, inner_steps=2)
     prompt["6"] = save_latent("5", 0)
     run = server.run_prompt(prompt)
     assert run.status == "success", run.describe()

@@ -1,0 +1,24 @@
+"""Where the running ComfyUI server and the executing prompt are looked up, for the stop route
+and the outer-step reporter alike."""
+
+from __future__ import annotations
+
+import sys
+
+
+def executing_context():
+    """The node id and prompt id being executed, or None on hosts without
+    ``comfy_execution.utils.get_executing_context`` (there the event falls back to the
+    server's last node and prompt ids)."""
+    try:
+        from comfy_execution.utils import get_executing_context
+    except ImportError:
+        return None
+    return get_executing_context()
+
+
+def prompt_server():
+    """The running PromptServer, or None in-process. Looked up, not imported: main.py imports
+    ``server`` before any node runs, and importing it anywhere else fails and is slow."""
+    module = sys.modules.get("server")
+    return getattr(getattr(module, "PromptServer", None), "instance", None)
