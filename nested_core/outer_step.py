@@ -1,12 +1,16 @@
 """The outer step of Nested Diffusion in k-diffusion sigma space.
 
 The reference code (NestedScheduler.step with ``prediction_type='sample'``) moves the outer
-state toward the inner run's sample with a DDIM(eta) update. In sigma space that update is
-(spec 2.2 and 2.6):
+state toward the inner run's sample with a DDIM(eta) update on the VP path
+``x_VP = sqrt(a)*x0 + sqrt(1-a)*eps`` (a = alpha_bar). Dividing by sqrt(a) gives the VE path
+``x~ = x_VP / sqrt(a) = x0 + sigma*eps`` with ``sigma = sqrt((1-a)/a)``, and in those units the
+DDIM(eta) update is exactly an ancestral split of the next level into (sigma_down, sigma_up)
+plus an Euler step to sigma_down and fresh noise of size sigma_up:
 
 * VE-style paths ``x = x0 + sigma*eps`` (EPS, V-prediction and EDM models): the k-diffusion
   ancestral step ``x' = x0 + sigma_down/sigma * (x - x0) + sigma_up * z``.
-* Flow paths ``x = (1-s)*x0 + s*eps`` (SD3, Flux): the DDIM posterior in flow units,
+* Flow paths ``x = (1-s)*x0 + s*eps`` (SD3, Flux): the same step taken in ``x/(1-s)`` with
+  ``sigma~ = s/(1-s)`` and mapped back by ``(1-s')``, which is the DDIM posterior in flow units,
   ``x' = (1-s')*x0 + sqrt(s'^2 - c^2)*eps_hat + c*z`` with
   ``c^2 = eta^2 * (s'^2/s^2) * (s^2 - ((1-s)/(1-s'))^2 * s'^2)``.
 

@@ -2,20 +2,32 @@
 
 Each outer step hands the current noisy latent to a complete inner sampling run down to noise
 level 0. The inner result is the step's anytime image (reported through ``callback``) and the
-x0 the outer DDIM(eta) step moves toward (see ``paths.outer_step``). The last outer step ends
+x0 the outer DDIM(eta) step moves toward (see ``outer_step.outer_step``). The last outer step ends
 at sigma 0, so the final sample is the last inner result.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping
 
 import torch
 
 from .outer_step import PATHS, VE, outer_step, reference_x0_scale
+from .schedules import at_precision, validate_inner_sigmas, validate_outer_sigmas
 
+# Derived seeds stay below 2**63, so they fit the signed 64-bit integer every seed consumer
+# (torch.manual_seed, numpy, ComfyUI's noise code) accepts.
 SEED_MODULUS = 2**63
+# Inner run i gets seed + INNER_SEED_STRIDE * (i + 1). The stride is odd, so the offsets of
+# different outer steps never coincide modulo 2**63, and large, so the seeds a user steps
+# through one by one (ComfyUI's "increment") do not replay one another's inner noise:
+# seed s at outer step i shares inner noise with seed s' at step j only if
+# s - s' = INNER_SEED_STRIDE * (j - i), about a million increments apart.
+INNER_SEED_STRIDE = 1_000_003
+# The outer (eta > 0) noise generator is seeded with seed + OUTER_NOISE_OFFSET: not the seed
+# itself, which ComfyUI's starting noise uses (the outer noise would replay it), and not a
+# multiple of the stride, which the inner runs use.
+OUTER_NOISE_OFFSET = 17
 
 
 class _StopRequested(Exception):
@@ -23,7 +35,9 @@ class _StopRequested(Exception):
 
 
 class ModelCallGate:
-    """Stands in for the model inside inner runs: counts calls and polls the caller's hooks.
+    """The model as every inner run sees it: each call first runs the caller's ``before_call``
+    hook (ComfyUI's interrupt check), then, once armed, polls ``should_stop`` and abandons the
+    inner run when it says so; calls that go through are counted (the NFE of the callback).
 
     Every other attribute is forwarded, so samplers that reach for ``model.inner_model``
     (ComfyUI's ancestral and SDE samplers read ``model_sampling`` that way) see the real one.
@@ -54,57 +68,20 @@ def inner_seed(seed: int | None, outer_index: int) -> int:
     so stochastic inner samplers (which seed their noise from ``extra_args['seed']``) do not
     replay the same noise in every inner run."""
     base = 0 if seed is None else int(seed)
-    return (base + 1_000_003 * (outer_index + 1)) % SEED_MODULUS
+    return (base + INNER_SEED_STRIDE * (outer_index + 1)) % SEED_MODULUS
 
 
 def outer_noise_source(x: torch.Tensor, seed: int | None) -> Callable[[float, float], torch.Tensor]:
     """Standard normal draws for eta > 0 outer steps, seeded and drawn on the CPU so that a seed
     gives the same outer noise on every device."""
     generator = torch.Generator(device="cpu")
-    generator.manual_seed((0 if seed is None else int(seed)) % SEED_MODULUS + 17)
+    generator.manual_seed((0 if seed is None else int(seed)) % SEED_MODULUS + OUTER_NOISE_OFFSET)
 
     def draw(sigma: float, sigma_next: float) -> torch.Tensor:
         z = torch.randn(x.shape, generator=generator, dtype=torch.float32, device="cpu")
         return z.to(dtype=x.dtype, device=x.device)
 
     return draw
-
-
-def validate_outer_sigmas(sigmas: torch.Tensor, leftover_noise: bool = False) -> list[float]:
-    """Outer schedule as floats; raises ValueError unless it is strictly descending and ends at 0
-    (or, with ``leftover_noise``, at any level >= 0)."""
-    if sigmas is None or sigmas.numel() < 2:
-        raise ValueError("sigmas must hold at least 2 values (one outer step), descending to 0; got "
-                         f"{0 if sigmas is None else sigmas.numel()}")
-    values = [float(s) for s in sigmas.flatten()]
-    if any(math.isnan(v) for v in values):
-        raise ValueError("sigmas must not contain NaN")
-    if values[-1] < 0.0 or (values[-1] != 0.0 and not leftover_noise):
-        raise ValueError(f"sigmas must end at 0 (the last outer step returns the inner sample); ends at {values[-1]:g}")
-    if any(b >= a for a, b in zip(values, values[1:])):
-        raise ValueError("sigmas must be strictly descending (outer noise levels from high to 0)")
-    return values
-
-
-def _validate_inner(sigma: float, inner: torch.Tensor) -> torch.Tensor:
-    values = inner.flatten()
-    if values.numel() < 2:
-        raise ValueError(f"inner_sigmas({sigma:g}) must return at least 2 values, got {values.numel()}")
-    if not math.isclose(float(values[0]), sigma, rel_tol=1e-6, abs_tol=1e-12):
-        raise ValueError(f"inner_sigmas({sigma:g}) must start at the outer sigma, starts at {float(values[0]):g}")
-    if bool((values[1:] >= values[:-1]).any()):
-        raise ValueError(f"inner_sigmas({sigma:g}) must be strictly descending")
-    return values
-
-
-def _at_precision(schedule: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """The inner schedule in the outer schedule's dtype and device, as a fresh tensor (some
-    samplers, ComfyUI's uni_pc among them, write into the one they get). Levels that coincide
-    at that precision are merged: samplers divide by level differences."""
-    cast = schedule.to(device=like.device, dtype=like.dtype)
-    keep = torch.ones_like(cast, dtype=torch.bool)
-    keep[1:] = cast[1:] < cast[:-1]
-    return cast[keep].clone()
 
 
 @torch.no_grad()
@@ -126,6 +103,7 @@ def sample_nested(
     before_model_call: Callable[[], None] | None = None,
     inner_extra_args: Callable[[dict, torch.Tensor, int], dict] | None = None,
     leftover_noise: bool = False,
+    on_stop: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Nested Diffusion with the k-diffusion sampler convention.
 
@@ -146,7 +124,7 @@ def sample_nested(
             the reference's way, scaled by ``1/sqrt(1 + sigma_end^2)`` on VE paths).
         inner_options: extra keyword arguments for ``inner_sampler``.
         eta: outer stochasticity, 0 (deterministic DDIM, the reference default) to 1. On flow
-            paths eta > 0 is the DDIM posterior (``paths.flow_posterior_split``), which is not
+            paths eta > 0 is the DDIM posterior (``outer_step.flow_posterior_split``), which is not
             the eta of ComfyUI's ``euler_ancestral_RF``.
         path: ``"ve"`` for ``x = x0 + sigma*eps`` (EPS, V-prediction, EDM), ``"flow"`` for
             ``x = (1-sigma)*x0 + sigma*eps`` (SD3, Flux).
@@ -161,6 +139,8 @@ def sample_nested(
         leftover_noise: allow ``sigmas`` to end above 0 (a partial run, like KSamplerAdvanced's
             return_with_leftover_noise): the result is then the outer state at ``sigmas[-1]``,
             from which a later run with the rest of the schedule continues.
+        on_stop: called once, with the number of outer images made, when ``should_stop`` ends
+            the run before its last outer step; a run that reaches its end never calls it.
 
     Returns:
         The final sample, with the dtype and device of ``x``.
@@ -178,9 +158,14 @@ def sample_nested(
     counted = ModelCallGate(model, before_model_call, should_stop)
     image = None
 
+    def stop_here(steps_done: int) -> torch.Tensor:
+        if on_stop is not None:
+            on_stop(steps_done)
+        return image
+
     for i in range(len(outer) - 1):
         sigma, sigma_next = outer[i], outer[i + 1]
-        schedule = _at_precision(_validate_inner(sigma, torch.as_tensor(inner_sigmas(sigma))), sigmas)
+        schedule = at_precision(validate_inner_sigmas(sigma, torch.as_tensor(inner_sigmas(sigma))), sigmas)
         run_args = dict(extra_args)
         run_args["seed"] = inner_seed(seed, i)
         if inner_extra_args is not None:
@@ -190,7 +175,7 @@ def sample_nested(
             y = inner_sampler(counted, x.clone(), schedule, extra_args=run_args, callback=None,
                               disable=True, **inner_options)
         except _StopRequested:
-            return image
+            return stop_here(i)
         step_image = y * reference_x0_scale(path, float(schedule[-1]))
         if not bool(torch.isfinite(step_image).all()):
             raise RuntimeError(f"the model produced NaN or inf during the inner run of outer step {i} "
@@ -202,5 +187,5 @@ def sample_nested(
         noise = noise_sampler(sigma, sigma_next) if (eta > 0 and sigma_next > 0) else None
         x = outer_step(path, x, image, sigma, sigma_next, eta, noise).to(dtype=image.dtype)
         if should_stop is not None and sigma_next > 0 and should_stop():
-            return image
+            return stop_here(i + 1)
     return x

@@ -7,6 +7,7 @@ function the caller supplies.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -34,10 +35,66 @@ def _check_table(sigma_table: torch.Tensor) -> torch.Tensor:
     return table
 
 
-def _check_steps(name: str, steps: int) -> int:
+def _count_at_least_one(name: str, steps: int) -> int:
     if int(steps) != steps or steps < 1:
         raise ValueError(f"{name} must be a whole number >= 1, got {steps!r}")
     return int(steps)
+
+
+def validate_outer_sigmas(sigmas: torch.Tensor, leftover_noise: bool = False) -> list[float]:
+    """Outer schedule as floats; raises ValueError unless it is strictly descending and ends at 0
+    (or, with ``leftover_noise``, at any level >= 0)."""
+    if sigmas is None or sigmas.numel() < 2:
+        raise ValueError("sigmas must hold at least 2 values (one outer step), descending to 0; got "
+                         f"{0 if sigmas is None else sigmas.numel()}")
+    values = [float(s) for s in sigmas.flatten()]
+    if any(math.isnan(v) for v in values):
+        raise ValueError("sigmas must not contain NaN")
+    if values[-1] < 0.0 or (values[-1] != 0.0 and not leftover_noise):
+        raise ValueError(f"sigmas must end at 0 (the last outer step returns the inner sample); ends at {values[-1]:g}")
+    if any(b >= a for a, b in zip(values, values[1:])):
+        raise ValueError("sigmas must be strictly descending (outer noise levels from high to 0)")
+    return values
+
+
+def validate_inner_sigmas(sigma: float, inner: torch.Tensor) -> torch.Tensor:
+    """The inner run's schedule, flattened; raises ValueError unless it starts at the outer
+    ``sigma`` and is strictly descending."""
+    values = inner.flatten()
+    if values.numel() < 2:
+        raise ValueError(f"inner_sigmas({sigma:g}) must return at least 2 values, got {values.numel()}")
+    if not math.isclose(float(values[0]), sigma, rel_tol=1e-6, abs_tol=1e-12):
+        raise ValueError(f"inner_sigmas({sigma:g}) must start at the outer sigma, starts at {float(values[0]):g}")
+    if bool((values[1:] >= values[:-1]).any()):
+        raise ValueError(f"inner_sigmas({sigma:g}) must be strictly descending")
+    return values
+
+
+def at_precision(schedule: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The inner schedule in the outer schedule's dtype and device, as a fresh tensor (some
+    samplers, ComfyUI's uni_pc among them, write into the one they get). Levels that coincide
+    at that precision are merged: samplers divide by level differences."""
+    cast = schedule.to(device=like.device, dtype=like.dtype)
+    keep = torch.ones_like(cast, dtype=torch.bool)
+    keep[1:] = cast[1:] < cast[:-1]
+    return cast[keep].clone()
+
+
+def rounded_linspace(start: float, stop: float, num: int) -> torch.Tensor:
+    """``np.linspace(start, stop, num).round()`` as int64, computed the way numpy computes it.
+
+    The reference code builds its time grids this way. numpy makes point i as ``start + i*step``
+    and sets the last point to ``stop``; torch.linspace computes the upper half of the points back
+    from ``stop``, which can land on the other side of a .5: in ``linspace(1, 30, 15)`` point 7 is
+    15.500000000000002 in numpy (rounds to 16) but 15.499999999999998 in torch (rounds to 15).
+    torch.round, like numpy's round, rounds exact halves to even.
+    """
+    if num == 1:
+        return torch.tensor([start], dtype=torch.float64).round().long()
+    step = (stop - start) / (num - 1)
+    points = torch.arange(num, dtype=torch.float64) * step + start
+    points[-1] = stop
+    return points.round().long()
 
 
 def nearest_timestep(sigma_table: torch.Tensor, sigma: float) -> int:
@@ -53,9 +110,9 @@ def paper_outer_sigmas(sigma_table: torch.Tensor, outer_steps: int) -> torch.Ten
     is only the target of an update whose result it discards, so the pack ends at 0 instead.
     """
     table = _check_table(sigma_table)
-    n = _check_steps("outer_steps", outer_steps)
+    n = _count_at_least_one("outer_steps", outer_steps)
     last = table.numel() - 1
-    grid = torch.linspace(1, last, min(n + 1, last), dtype=torch.float64).round().long().flip(0)
+    grid = rounded_linspace(1, last, min(n + 1, last)).flip(0)
     return torch.cat([table[grid[:-1]], table.new_zeros(1)])
 
 
@@ -70,7 +127,7 @@ def paper_inner_sigmas(
     ``linspace(1, t, 1)`` puts it at timestep 1 instead, a bug not copied here.
     """
     table = _check_table(sigma_table)
-    n = _check_steps("inner_steps", inner_steps)
+    n = _count_at_least_one("inner_steps", inner_steps)
     if end not in INNER_ENDS:
         raise ValueError(f"end must be one of {INNER_ENDS}, got {end!r}")
     t = nearest_timestep(table, sigma)
@@ -78,7 +135,7 @@ def paper_inner_sigmas(
     if m == 1:
         taus = torch.tensor([t])
     else:
-        taus = torch.linspace(1, t, m, dtype=torch.float64).round().long().flip(0)
+        taus = rounded_linspace(1, t, m).flip(0)
     out = table[taus].clone()
     out[0] = float(sigma)
     tail = table[:1] if end == END_SIGMA_MIN and float(sigma) > float(table[0]) else table.new_zeros(1)
@@ -105,7 +162,7 @@ def inner_from_range(
     An outer sigma at or below ``sigma_min`` gets a single step to 0.
     Levels the builder returns at or above the outer sigma are dropped.
     """
-    n = _check_steps("inner_steps", inner_steps)
+    n = _count_at_least_one("inner_steps", inner_steps)
 
     def schedule(sigma: float) -> torch.Tensor:
         sigma = float(sigma)
@@ -129,7 +186,7 @@ def inner_from_full(
     An outer sigma at or below ``sigma_floor`` (the model's smallest level, where ComfyUI's
     schedules end) gets a single step to 0: no stretch puts a level below it.
     """
-    n = _check_steps("inner_steps", inner_steps)
+    n = _count_at_least_one("inner_steps", inner_steps)
 
     def below(total: int, sigma: float) -> tuple[torch.Tensor, float]:
         """Distinct levels below sigma (a stretched table schedule repeats entries, and counting
@@ -165,7 +222,7 @@ def inner_from_full(
 
 def stretch_for_denoise(build_full: Callable[[int], torch.Tensor], steps: int, denoise: float) -> torch.Tensor:
     """ComfyUI's ``denoise`` rule: a schedule of int(steps/denoise) steps, keeping the last steps+1 sigmas."""
-    steps = _check_steps("steps", steps)
+    steps = _count_at_least_one("steps", steps)
     if not 0.0 < denoise <= 1.0:
         raise ValueError(f"denoise must be in (0, 1], got {denoise!r}")
     if denoise > 0.9999:

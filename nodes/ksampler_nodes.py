@@ -9,16 +9,17 @@ import comfy.utils
 import latent_preview
 
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
-from .nested_sampler import check_latent_channels, nested_sampler_object
+from .nested_sampler import nested_sampler_object
+from .node_inputs import MAX_STEPS, check_choice, check_denoise, check_steps
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .stop_requests import RerunAfterStop
 
 CATEGORY = "sampling/nested_diffusion"
-MAX_STEPS = 10000
 OUTER_STEPS_TIP = ("Outer steps: each one runs a whole inner sampling run and yields a finished image, shown "
                    "as the node preview at once. The last one is the result.")
 SCHEDULER_TIP = ("Noise schedule of the outer steps, and of each inner run (restarted at the outer step's "
-                 "level). paper_faithful is the reference code's grid.")
+                 "level). paper_faithful is the reference code's grid; paper_exact also ends each inner run "
+                 "where the reference does, to reproduce the official code's images.")
 OUTPUT_TOOLTIPS = ("The final latent.",
                    "The image of every outer step, as one latent batch in outer order (batch x outer steps).")
 
@@ -46,24 +47,33 @@ def _common_inputs() -> dict:
     }
 
 
-def _check_steps(name: str, value: int) -> None:
-    if int(value) != value or not 1 <= value <= MAX_STEPS:
-        raise ValueError(f"{name} must be a whole number from 1 to {MAX_STEPS}, got {value!r}")
+def _check_common(outer_steps, inner_steps, sampler_name, scheduler) -> None:
+    check_steps("outer_steps", outer_steps)
+    check_steps("inner_steps", inner_steps)
+    check_choice("sampler_name", sampler_name, sampler_names())
+    check_choice("scheduler", scheduler, scheduler_names())
 
 
 def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps, positive, negative,
                latent, sigmas, leftover_noise=False):
-    """Sample with the nested KSAMPLER through ComfyUI's own sample_custom; returns (latent, images)."""
+    """Sample with the nested KSAMPLER through ComfyUI's own sample_custom; returns (latent, images).
+
+    The outer-step images are collected from the callback sample_custom's KSAMPLER calls once
+    per outer step with ``denoised`` = that step's image, the way SamplerCustom takes its x0
+    output; the latent channels are checked inside the sampler function."""
     latent_image = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-    check_latent_channels(latent_image, model.get_model_object("latent_format"))
     if add_noise:
         noise = comfy.sample.prepare_noise(latent_image, seed, latent.get("batch_index"))
     else:
         noise = torch.zeros(latent_image.size(), dtype=latent_image.dtype, layout=latent_image.layout, device="cpu")
     images: list[torch.Tensor] = []
-    sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, keep_images=images,
-                              leftover_noise=leftover_noise)
-    callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
+    sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, leftover_noise=leftover_noise)
+    preview = latent_preview.prepare_callback(model, len(sigmas) - 1)
+
+    def callback(step, x0, x, total_steps):
+        images.append(x0.detach().to("cpu", copy=True))
+        preview(step, x0, x, total_steps)
+
     samples = comfy.sample.sample_custom(
         model, noise, cfg, sampler, sigmas, positive, negative, latent_image,
         noise_mask=latent.get("noise_mask"), callback=callback,
@@ -102,13 +112,12 @@ class NestedKSampler(_NestedKSamplerNode):
 
     def sample(self, model, seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive, negative,
                latent_image, denoise=1.0):
-        _check_steps("outer_steps", outer_steps)
-        _check_steps("inner_steps", inner_steps)
-        if not 0.0 < denoise <= 1.0:
-            raise ValueError(f"denoise must be in (0, 1], got {denoise!r}")
+        _check_common(outer_steps, inner_steps, sampler_name, scheduler)
+        check_denoise(denoise)
         sigmas = outer_sigmas(model.get_model_object("model_sampling"), scheduler, outer_steps, denoise)
-        return run_nested(model, seed, True, cfg, sampler_name, scheduler, inner_steps, positive, negative,
-                          latent_image, sigmas)
+        return run_nested(model, seed=seed, add_noise=True, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
+                          inner_steps=inner_steps, positive=positive, negative=negative, latent=latent_image,
+                          sigmas=sigmas)
 
 
 class NestedKSamplerAdvanced(_NestedKSamplerNode):
@@ -139,8 +148,7 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
 
     def sample(self, model, add_noise, noise_seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive,
                negative, latent_image, start_at_outer_step, end_at_outer_step, return_with_leftover_noise):
-        _check_steps("outer_steps", outer_steps)
-        _check_steps("inner_steps", inner_steps)
+        _check_common(outer_steps, inner_steps, sampler_name, scheduler)
         end = min(end_at_outer_step, outer_steps)
         if not 0 <= start_at_outer_step < end:
             raise ValueError(f"start_at_outer_step must be less than end_at_outer_step and outer_steps; got "
@@ -151,5 +159,6 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
         if not leftover:
             sigmas[-1] = 0.0
         sigmas = sigmas[start_at_outer_step:]
-        return run_nested(model, noise_seed, add_noise == "enable", cfg, sampler_name, scheduler, inner_steps,
-                          positive, negative, latent_image, sigmas, leftover_noise=leftover)
+        return run_nested(model, seed=noise_seed, add_noise=add_noise == "enable", cfg=cfg, sampler_name=sampler_name,
+                          scheduler=scheduler, inner_steps=inner_steps, positive=positive, negative=negative,
+                          latent=latent_image, sigmas=sigmas, leftover_noise=leftover)

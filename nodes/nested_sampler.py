@@ -1,9 +1,10 @@
 """The nested sampler as a ComfyUI SAMPLER (``comfy.samplers.KSAMPLER``).
 
 Every inner run calls the inner sampler's ``sampler_function`` directly with the same model
-wrapper the outer run got (host contract 2.4), so masks, ControlNet, guiders and every model
-type behave as in ComfyUI's own samplers. Calling ``KSAMPLER.sample`` instead would scale the
-noise a second time.
+wrapper the outer run got (the k-diffusion wrapper ComfyUI's KSAMPLER.sample builds around the
+guider: it already applies CFG, masks, ControlNet and the model's sigma convention), so every
+model type behaves as in ComfyUI's own samplers. Calling ``KSAMPLER.sample`` again instead would
+scale the noise a second time (its ``noise_scaling``) and rewrap the model.
 """
 
 from __future__ import annotations
@@ -16,21 +17,20 @@ import comfy.model_sampling
 import comfy.samplers
 
 from ..nested_core import FLOW, VE, sample_nested
-from .comfy_schedules import check_scheduler, inner_schedule
+from .comfy_schedules import inner_schedule
 from .host_access import executing_context
 from .outer_step_reporter import OuterStepReporter
 from .stop_requests import STOPS
 
 
 def resolve_inner(inner_sampler: str, override=None):
-    """The inner SAMPLER: the override when given (any configured KSAMPLER), else by name."""
+    """The inner SAMPLER: the override when given (any configured KSAMPLER), else by name (the
+    node has checked the name)."""
     if override is not None:
         if not callable(getattr(override, "sampler_function", None)):
             raise ValueError("inner_sampler_override must be a k-diffusion SAMPLER (e.g. from KSamplerSelect or "
                              f"SamplerDPMPP_2M_SDE); got {type(override).__name__}, which has no sampler_function")
         return override
-    if inner_sampler not in comfy.samplers.SAMPLER_NAMES:
-        raise ValueError(f"inner_sampler must be one of {comfy.samplers.SAMPLER_NAMES}, got {inner_sampler!r}")
     return comfy.samplers.sampler_object(inner_sampler)
 
 
@@ -57,23 +57,21 @@ def _with_inner_sigmas(extra_args: dict, schedule: torch.Tensor, _i: int) -> dic
 
 @torch.no_grad()
 def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, *,
-                            inner_sampler="euler_ancestral", inner_steps=4, inner_scheduler="paper_faithful",
-                            eta=0.0, inner_override=None, keep_images=None, leftover_noise=False):
+                            inner, inner_steps, inner_scheduler, eta, leftover_noise):
+    """The KSAMPLER sampler function; ``inner`` is the resolved inner SAMPLER."""
     patcher = model.inner_model.model_patcher
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")
     check_latent_channels(x, latent_format)
-    inner = resolve_inner(inner_sampler, inner_override)
-    reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
-                                 keep_images=keep_images)
+    reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback)
     ctx = executing_context()
     prompt_id = ctx.prompt_id if ctx is not None else ""
     # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.
     should_stop = None if leftover_noise else (lambda: STOPS.should_stop(prompt_id))
+    stopped_at: list[int] = []
     STOPS.begin(prompt_id)
-    finished = False
     try:
-        result = sample_nested(
+        return sample_nested(
             model, x, sigmas, extra_args, reporter, disable,
             inner_sampler=inner.sampler_function,
             inner_options=inner.extra_options,
@@ -84,24 +82,16 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
             before_model_call=comfy.model_management.throw_exception_if_processing_interrupted,
             inner_extra_args=_with_inner_sigmas,
             leftover_noise=leftover_noise,
+            on_stop=stopped_at.append,
         )
-        finished = True
-        return result
     finally:
-        STOPS.end(prompt_id, stopped_early=finished and reporter.steps_done < reporter.total)
+        STOPS.end(prompt_id, stopped_early=bool(stopped_at))
 
 
 def nested_sampler_object(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
-                    inner_override=None, keep_images: list | None = None,
-                    leftover_noise: bool = False) -> comfy.samplers.KSAMPLER:
-    """A SAMPLER for SamplerCustom(Advanced); validates its settings before any sampling starts."""
-    if int(inner_steps) != inner_steps or inner_steps < 1:
-        raise ValueError(f"inner_steps must be a whole number >= 1, got {inner_steps!r}")
-    if not 0.0 <= float(eta) <= 1.0:
-        raise ValueError(f"eta must be in [0, 1], got {eta!r}")
-    resolve_inner(inner_sampler, inner_override)
-    check_scheduler(inner_scheduler, "inner_scheduler")
-    options = {"inner_sampler": inner_sampler, "inner_steps": int(inner_steps), "inner_scheduler": inner_scheduler,
-               "eta": float(eta), "inner_override": inner_override, "keep_images": keep_images,
-               "leftover_noise": leftover_noise}
+                          inner_override=None, leftover_noise: bool = False) -> comfy.samplers.KSAMPLER:
+    """The nested sampler as a SAMPLER for sample_custom / SamplerCustom(Advanced): pure
+    configuration. The nodes check their inputs before calling this."""
+    options = {"inner": resolve_inner(inner_sampler, inner_override), "inner_steps": int(inner_steps),
+               "inner_scheduler": inner_scheduler, "eta": float(eta), "leftover_noise": leftover_noise}
     return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options=options)

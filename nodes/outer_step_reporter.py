@@ -29,18 +29,13 @@ def fallback_previewer(latent_format):
 class OuterStepReporter:
     """Called once per outer step with the k-diffusion callback dict of ``sample_nested``."""
 
-    def __init__(self, latent_format, total: int, host_callback=None, keep_images: list | None = None):
+    def __init__(self, latent_format, total: int, host_callback=None):
         self.total = total
         self.host_callback = host_callback
-        self.keep_images = keep_images
-        self.steps_done = 0
         self.previewer = fallback_previewer(latent_format)
         self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None else None
 
     def __call__(self, d: dict) -> None:
-        self.steps_done += 1
-        if self.keep_images is not None:
-            self.keep_images.append(d["denoised"].detach().to("cpu", copy=True))
         if self.host_callback is not None:
             self.host_callback(d)
         if self.pbar is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
 from .nested_sampler import nested_sampler_object
+from .node_inputs import MAX_STEPS, check_choice, check_eta, check_steps
 from .stop_requests import RerunAfterStop
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
@@ -11,7 +12,8 @@ INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's nois
 INNER_STEPS_TIP = ("Model calls per inner run. Each outer step costs this many steps, so the total is "
                    "outer steps x inner steps. 1 makes nested sampling plain DDIM.")
 INNER_SCHEDULER_TIP = ("Noise levels of each inner run, starting exactly at the outer step's level. "
-                       "paper_faithful is the reference's grid: uniform in timestep down to t=1, then 0.")
+                       "paper_faithful is the reference's grid: uniform in timestep down to t=1, then 0. "
+                       "paper_exact ends at t=0 and scales the result as the reference code does.")
 ETA_TIP = ("Outer stochasticity: 0 is the deterministic DDIM outer step of the paper; 1 re-noises "
            "like DDPM. Inner-run noise comes from the inner sampler.")
 
@@ -31,7 +33,7 @@ class SamplerNestedDiffusion(RerunAfterStop):
         return {
             "required": {
                 "inner_sampler": (sampler_names(), {"default": "euler_ancestral", "tooltip": INNER_SAMPLER_TIP}),
-                "inner_steps": ("INT", {"default": 4, "min": 1, "max": 1000, "tooltip": INNER_STEPS_TIP}),
+                "inner_steps": ("INT", {"default": 4, "min": 1, "max": MAX_STEPS, "tooltip": INNER_STEPS_TIP}),
                 "inner_scheduler": (scheduler_names(), {"default": PAPER_FAITHFUL, "tooltip": INNER_SCHEDULER_TIP}),
                 "eta": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01, "round": 0.001,
                                   "tooltip": ETA_TIP}),
@@ -44,4 +46,9 @@ class SamplerNestedDiffusion(RerunAfterStop):
         }
 
     def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None):
+        check_steps("inner_steps", inner_steps)
+        check_eta(eta)
+        check_choice("inner_scheduler", inner_scheduler, scheduler_names())
+        if inner_sampler_override is None:
+            check_choice("inner_sampler", inner_sampler, sampler_names())
         return (nested_sampler_object(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override),)

@@ -7,8 +7,9 @@ import torch
 
 from gmm import random_mixture
 from ksamplers import sample_euler, sample_euler_ancestral, sample_heun
-from nested_core import nfe_plan, paper_inner_sigmas, paper_outer_sigmas, sample_nested
-from sigma_tables import sd_sigma_table
+from nested_core import paper_inner_sigmas, paper_outer_sigmas, sample_nested
+from nfe_plan import nfe_plan
+from sigma_tables import sd_sigma_table, start_latent
 
 OUTER_STEPS, INNER_STEPS = 6, 4
 TABLE = sd_sigma_table()
@@ -28,7 +29,7 @@ class CountedModel:
 
 
 def _start():
-    return torch.randn(16, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * float(OUTER[0])
+    return start_latent(OUTER[0], rows=16, seed=4)
 
 
 def _run(model, inner_sampler=sample_euler_ancestral, end="zero", **kwargs):
@@ -43,10 +44,11 @@ def _run(model, inner_sampler=sample_euler_ancestral, end="zero", **kwargs):
 
 @pytest.mark.parametrize("stop_step", [1, 2, OUTER_STEPS - 1])
 def test_stop_during_an_inner_run_returns_the_previous_image(stop_step):
-    model = CountedModel()
+    model, stops = CountedModel(), []
     flip_at = stop_step * INNER_STEPS + 2  # two model calls into outer step stop_step's inner run
-    out, events = _run(model, should_stop=lambda: model.calls >= flip_at)
+    out, events = _run(model, should_stop=lambda: model.calls >= flip_at, on_stop=stops.append)
     assert [e["i"] for e in events] == list(range(stop_step))
+    assert stops == [stop_step], "on_stop reports the outer images made before the stop"
     assert torch.equal(out, events[-1]["denoised"])
     assert model.calls == flip_at
     # The images before the stop are those of an uninterrupted run.
@@ -55,20 +57,23 @@ def test_stop_during_an_inner_run_returns_the_previous_image(stop_step):
 
 
 def test_stop_between_outer_steps_returns_the_latest_image():
-    model, fired, hooks = CountedModel(), [], []
+    model, fired, hooks, stops = CountedModel(), [], [], []
     out = sample_nested(model, _start(), OUTER, callback=lambda e: fired.append(e),
                         inner_sampler=sample_euler, inner_sigmas=lambda s: paper_inner_sigmas(TABLE, s, INNER_STEPS),
-                        should_stop=lambda: len(fired) >= 3, before_model_call=lambda: hooks.append(1))
+                        should_stop=lambda: len(fired) >= 3, before_model_call=lambda: hooks.append(1),
+                        on_stop=stops.append)
     assert [e["i"] for e in fired] == [0, 1, 2]
+    assert stops == [3]
     assert torch.equal(out, fired[-1]["denoised"])
     # Stopped at the outer boundary: no further inner run was started.
     assert model.calls == len(hooks) == 3 * INNER_STEPS
 
 
 def test_first_outer_step_completes_even_if_stop_is_requested_from_the_start():
-    model = CountedModel()
-    out, events = _run(model, should_stop=lambda: True)
+    model, stops = CountedModel(), []
+    out, events = _run(model, should_stop=lambda: True, on_stop=stops.append)
     assert [e["i"] for e in events] == [0]
+    assert stops == [1]
     assert model.calls == INNER_STEPS
     _, full = _run(CountedModel())
     assert torch.equal(out, events[0]["denoised"])
@@ -94,6 +99,14 @@ def test_callback_hook_and_nfe_contract():
         assert float(event["sigma"]) == float(event["sigma_hat"]) == float(OUTER[k])
         assert event["denoised"].shape == event["x"].shape
     assert [e["nfe"] for e in events] == calls_at_callback
+
+
+def test_a_run_that_reaches_its_end_never_reports_a_stop():
+    model, stops = CountedModel(), []
+    # Asked to stop once the last model call is made: the last outer image completes anyway,
+    # so nothing was cut short.
+    _, events = _run(model, should_stop=lambda: model.calls >= OUTER_STEPS * INNER_STEPS, on_stop=stops.append)
+    assert len(events) == OUTER_STEPS and stops == []
 
 
 @pytest.mark.parametrize("end", ["zero", "sigma_min"])

@@ -11,7 +11,7 @@ import torch
 
 from gmm import four_mode_mixture, sliced_wasserstein, sliced_wasserstein_null
 from nested_core import paper_outer_sigmas, sample_nested
-from sigma_tables import flow_sigma_table, sd_sigma_table
+from sigma_tables import table_for
 
 COUNT = 4000
 
@@ -36,7 +36,7 @@ def exact_inner(path, gmm, generator):
 @pytest.mark.parametrize("path", ["ve", "flow"])
 def test_every_outer_image_is_a_data_sample_with_an_exact_inner(path, eta):
     gmm = four_mode_mixture()
-    table = sd_sigma_table() if path == "ve" else flow_sigma_table(3.0)
+    table = table_for(path)
     outer = paper_outer_sigmas(table, 4)
     g = torch.Generator().manual_seed(21)
     x0, _ = gmm.sample(COUNT, g)

@@ -8,7 +8,7 @@ import torch
 from gmm import random_mixture
 from ksamplers import NoiseQueue, sample_ddim_flow, sample_euler, sample_euler_ancestral
 from nested_core import paper_inner_sigmas, paper_outer_sigmas, sample_nested
-from sigma_tables import flow_sigma_table, sd_sigma_table
+from sigma_tables import table_for
 
 OUTER_STEPS = 12
 
@@ -26,7 +26,7 @@ def _plain_and_inner(path, eta, noise):
 @pytest.mark.parametrize("path", ["ve", "flow"])
 def test_one_inner_step_is_plain_ddim(path, eta):
     gmm = random_mixture(dim=3, components=3, seed=5)
-    table = sd_sigma_table() if path == "ve" else flow_sigma_table(3.0)
+    table = table_for(path)
     model = gmm.ve_model if path == "ve" else gmm.flow_model
     outer = paper_outer_sigmas(table, OUTER_STEPS)
     g = torch.Generator().manual_seed(11)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,7 @@ from nested_core import (
     nearest_timestep,
     paper_inner_sigmas,
     paper_outer_sigmas,
+    rounded_linspace,
     stretch_for_denoise,
 )
 from sigma_tables import karras, sd_sigma_table, simple_scheduler
@@ -139,3 +141,50 @@ def test_inner_from_full_finds_a_schedulers_own_floor_quickly():
     assert schedule(floor).tolist() == [floor, 0.0]
     assert max(requested) <= 6 * 8
     _assert_inner_run(schedule(1.0), 1.0, 6)
+
+
+def _reference_grid(start: int, stop: int, num: int) -> list[int]:
+    # The reference code's one line (NestedScheduler.set_timesteps), restated with numpy.
+    return np.linspace(start, stop, num).round().astype(int)[::-1].tolist()
+
+
+TIMESTEP_OF = {level: t for t, level in enumerate(TABLE.tolist())}
+
+
+def _timesteps(levels: torch.Tensor) -> list[int]:
+    return [TIMESTEP_OF[level] for level in levels.tolist()]
+
+
+def test_every_outer_grid_is_the_references():
+    last = len(TABLE) - 1
+    for outer_steps in range(1, last):
+        got = _timesteps(paper_outer_sigmas(TABLE, outer_steps)[:-1])
+        # The reference evaluates the first N points of its N+1-point grid.
+        assert got == _reference_grid(1, last, outer_steps + 1)[:-1], f"outer_steps={outer_steps}"
+
+
+def test_every_inner_grid_up_to_100_steps_is_the_references():
+    # Every (t, n): the grid paper_inner_sigmas builds its run from (rounded_linspace(1, t, m),
+    # reversed). The next test checks that paper_inner_sigmas is that grid, on fewer (t, n),
+    # since it costs ~0.1 ms a call and all 99,900 would take several seconds more.
+    for t in range(1, len(TABLE)):
+        for m in range(2, min(100, t) + 1):
+            assert rounded_linspace(1, t, m).flip(0).tolist() == _reference_grid(1, t, m), f"t={t}, m={m}"
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2, 3, 4, 7, 15, 20, 100])
+def test_paper_inner_sigmas_are_the_reference_grid_at_every_outer_timestep(inner_steps):
+    for t in range(1, len(TABLE)):
+        m = min(inner_steps, t)
+        got = _timesteps(paper_inner_sigmas(TABLE, float(TABLE[t]), inner_steps)[:-1])
+        # One call is made at t itself: the reference's linspace(1, t, 1) = [1] is its bug.
+        want = [t] if m == 1 else _reference_grid(1, t, m)
+        assert got == want, f"t={t}, inner_steps={inner_steps}"
+
+
+@pytest.mark.parametrize(("start", "stop", "num"), [(1, 30, 15), (1, 999, 757), (1, 999, 781)])
+def test_rounded_linspace_differs_from_torch_linspace_at_ties(start, stop, num):
+    # Guards the two tests above: these grids round differently when built with torch.linspace.
+    by_torch = torch.linspace(start, stop, num, dtype=torch.float64).round().long().flip(0).tolist()
+    assert by_torch != _reference_grid(start, stop, num)
+    assert rounded_linspace(start, stop, num).flip(0).tolist() == _reference_grid(start, stop, num)

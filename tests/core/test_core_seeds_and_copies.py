@@ -9,7 +9,7 @@ import torch
 from gmm import random_mixture
 from ksamplers import sample_euler, sample_euler_ancestral
 from nested_core import paper_inner_sigmas, paper_outer_sigmas, sample_nested
-from sigma_tables import sd_sigma_table
+from sigma_tables import sd_sigma_table, start_latent
 
 TABLE = sd_sigma_table()
 OUTER = paper_outer_sigmas(TABLE, 5)
@@ -21,8 +21,7 @@ def _inner_sigmas(s):
 
 
 def _start(dtype=torch.float64, device="cpu"):
-    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * float(OUTER[0])
-    return x.to(dtype=dtype, device=device)
+    return start_latent(OUTER[0], rows=8, dtype=dtype, device=device)
 
 
 def _stochastic_run(seed, seeds_seen=None):

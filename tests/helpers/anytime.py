@@ -10,7 +10,7 @@ import torch
 from gmm import four_mode_mixture
 from ksamplers import sample_ddim_flow, sample_euler_ancestral
 from nested_core import paper_inner_sigmas, paper_outer_sigmas, sample_nested
-from sigma_tables import flow_sigma_table, sd_sigma_table
+from sigma_tables import table_for
 
 # The reference's SD defaults (spec 1.5): 25 x 4 = 100 NFE, inner eta 0.85, outer eta 0.
 OUTER_STEPS, INNER_STEPS, INNER_ETA = 25, 4, 0.85
@@ -30,10 +30,8 @@ class AnytimeRun:
 def run_anytime(path: str, count: int = 4000, seed: int = 0, outer_steps: int = OUTER_STEPS,
                 inner_steps: int = INNER_STEPS, inner_eta: float = INNER_ETA) -> AnytimeRun:
     gmm = four_mode_mixture()
-    if path == "ve":
-        table, model, sampler = sd_sigma_table(), gmm.ve_model, sample_euler_ancestral
-    else:
-        table, model, sampler = flow_sigma_table(3.0), gmm.flow_model, sample_ddim_flow
+    table = table_for(path)
+    model, sampler = (gmm.ve_model, sample_euler_ancestral) if path == "ve" else (gmm.flow_model, sample_ddim_flow)
     outer = paper_outer_sigmas(table, outer_steps)
     vanilla_sigmas = paper_outer_sigmas(table, outer_steps * inner_steps)
 

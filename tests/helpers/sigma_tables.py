@@ -24,6 +24,18 @@ def flow_sigma_table(shift: float = 3.0) -> torch.Tensor:
     return shift * t / (1.0 + (shift - 1.0) * t)
 
 
+def table_for(path: str) -> torch.Tensor:
+    """The sigma table the tests use for a path: SD-1.5's for "ve", the shift-3 flow table for "flow"."""
+    return sd_sigma_table() if path == "ve" else flow_sigma_table(3.0)
+
+
+def start_latent(sigma: float, rows: int, dim: int = 3, seed: int = 0, dtype=torch.float64,
+                 device="cpu") -> torch.Tensor:
+    """A VE-path starting latent for a run that begins at ``sigma``: seeded N(0, sigma^2) rows."""
+    x = torch.randn(rows, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * float(sigma)
+    return x.to(dtype=dtype, device=device)
+
+
 def karras(n: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
     """Karras et al. (2022) schedule: n levels from sigma_max to sigma_min, then 0."""
     ramp = torch.linspace(0, 1, n, dtype=torch.float64)

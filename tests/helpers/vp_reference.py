@@ -15,7 +15,7 @@ import torch
 from gmm import GaussianMixture, random_mixture
 from ksamplers import NoiseQueue, sample_euler_ancestral
 from nested_core import paper_inner_sigmas, paper_outer_sigmas, sample_nested
-from sigma_tables import sd_alphas_cumprod
+from sigma_tables import sd_alphas_cumprod, sd_sigma_table
 
 # Conformance configurations (outer steps N, inner steps n); spec 1.5 defaults plus an odd grid.
 CONFIGS = [(25, 4), (5, 20), (8, 6)]
@@ -104,7 +104,7 @@ def conformance_errors(outer_steps, inner_steps, inner_eta, end, reference_end=N
     reference_end = end if reference_end is None else reference_end
     abar_t = sd_alphas_cumprod()
     abar = [float(a) for a in abar_t]
-    table = ((1.0 - abar_t) / abar_t).sqrt()
+    table = sd_sigma_table()
     gmm = random_mixture(dim=4, components=3, seed=seed)
     g = torch.Generator().manual_seed(seed + 1)
     x_T = torch.randn(batch, gmm.dim, generator=g, dtype=torch.float64)

@@ -1,5 +1,9 @@
 """NFE (model call) accounting for a nested run, counted the way the paper counts it:
-a CFG cond/uncond pair is one function evaluation."""
+a CFG cond/uncond pair is one function evaluation.
+
+A test helper: the pack itself cannot plan a run's NFE, since an arbitrary inner sampler's calls
+per step are unknown to it; the tests check that the callback's counted ``nfe`` matches this plan
+for samplers whose count is known."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Callable, NamedTuple, Union
 
 import torch
 
-from .sampler import validate_outer_sigmas
+from nested_core import validate_outer_sigmas
 
 CallsPerRun = Union[int, Callable[[torch.Tensor], int]]
 
