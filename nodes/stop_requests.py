@@ -55,8 +55,13 @@ STOPS = StopRequests()
 
 
 class RerunAfterStop:
-    """Base of the nodes whose output a stop can cut short: a stopped run's partial result must
-    not be served from ComfyUI's cache afterwards, so their fingerprint is the stop count."""
+    """Base of the pack's nodes: a stopped run's partial result must not be served from
+    ComfyUI's cache afterwards, so their IS_CHANGED fingerprint is the stop count.
+
+    SamplerNestedDiffusion needs it too although it only builds the SAMPLER: SamplerCustom,
+    which runs it, has no IS_CHANGED of its own, but ComfyUI's cache key of a node is the
+    signature of its whole ancestry, and each ancestor's signature includes its IS_CHANGED
+    value. So after a stop, SamplerCustom(Advanced) and everything downstream of it run again."""
 
     @classmethod
     def IS_CHANGED(cls, **_inputs):

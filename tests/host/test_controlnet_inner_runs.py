@@ -10,8 +10,9 @@ from tiny_models import build_tiny_controlnet
 
 
 def sample(positive, negative):
-    return NODES["NestedKSampler"]().sample(tiny("eps"), 5, 3, 2, 2.0, "euler", "normal", positive, negative,
-                                            empty_latent(), 1.0)[0]["samples"]
+    return NODES["NestedKSampler"]().sample(
+        model=tiny("eps"), seed=5, outer_steps=3, inner_steps=2, cfg=2.0, sampler_name="euler", scheduler="normal",
+        positive=positive, negative=negative, latent_image=empty_latent(), denoise=1.0)[0]["samples"]
 
 
 def test_controlnet_applies_inside_inner_runs():

@@ -19,7 +19,7 @@ def test_every_inner_sampler_gives_finite_images(kind, sampler):
 
 
 @pytest.mark.parametrize("kind", ["eps", "flow"])
-@pytest.mark.parametrize("scheduler", comfy.samplers.SCHEDULER_NAMES + ["paper_faithful"])
+@pytest.mark.parametrize("scheduler", comfy.samplers.SCHEDULER_NAMES + ["paper_faithful", "paper_exact"])
 def test_every_scheduler_gives_finite_images(kind, scheduler):
     out, _ = run_nested_ksampler(kind, outer=3, inner=3, cfg=1.0, sampler="dpmpp_2m", scheduler=scheduler)
     assert torch.isfinite(out["samples"]).all()

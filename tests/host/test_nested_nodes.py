@@ -9,15 +9,16 @@ import comfy.samplers
 from comfy.cli_args import LatentPreviewMethod
 from comfy_extras import nodes_custom_sampler as custom
 
-from host_fixtures import NODES, captured_progress, conds, empty_latent, preview_method, run_nested_ksampler, tiny
-
-
-def advanced(kind, add_noise, start, end, leftover, latent, seed=3, outer=4, inner=2, positive_seed=1,
-             sampler="euler"):
-    positive, negative = conds(positive_seed)
-    return NODES["NestedKSamplerAdvanced"]().sample(
-        tiny(kind), add_noise, seed, outer, inner, 2.0, sampler, "normal", positive, negative, latent,
-        start, end, leftover)
+from host_fixtures import (
+    NODES,
+    captured_progress,
+    conds,
+    empty_latent,
+    preview_method,
+    run_nested_ksampler,
+    run_nested_ksampler_advanced,
+    tiny,
+)
 
 
 def test_same_seed_is_bit_identical_and_seed_matters():
@@ -48,9 +49,9 @@ def test_one_inner_step_is_comfyui_euler():
 
 @pytest.mark.parametrize("kind", ["eps", "v_prediction", "flow"])
 def test_chained_advanced_nodes_continue_one_generation(kind):
-    first, first_images = advanced(kind, "enable", 0, 2, "enable", empty_latent())
-    second, second_images = advanced(kind, "disable", 2, 10000, "disable", first)
-    whole, whole_images = advanced(kind, "enable", 0, 10000, "disable", empty_latent())
+    first, first_images = run_nested_ksampler_advanced(kind, "enable", 0, 2, "enable", empty_latent())
+    second, second_images = run_nested_ksampler_advanced(kind, "disable", 2, 10000, "disable", first)
+    whole, whole_images = run_nested_ksampler_advanced(kind, "enable", 0, 10000, "disable", empty_latent())
     assert first_images["samples"].shape[0] == 2 and second_images["samples"].shape[0] == 2
     # A deterministic inner sampler makes the split run the same computation as the whole one.
     torch.testing.assert_close(second["samples"], whole["samples"], rtol=1e-4, atol=1e-4)
@@ -58,15 +59,15 @@ def test_chained_advanced_nodes_continue_one_generation(kind):
 
 
 def test_prompt_change_mid_run_changes_only_the_later_steps():
-    first, _ = advanced("eps", "enable", 0, 2, "enable", empty_latent())
-    same, _ = advanced("eps", "disable", 2, 10000, "disable", first)
-    changed, _ = advanced("eps", "disable", 2, 10000, "disable", first, positive_seed=9)
+    first, _ = run_nested_ksampler_advanced("eps", "enable", 0, 2, "enable", empty_latent())
+    same, _ = run_nested_ksampler_advanced("eps", "disable", 2, 10000, "disable", first)
+    changed, _ = run_nested_ksampler_advanced("eps", "disable", 2, 10000, "disable", first, positive_seed=9)
     assert torch.isfinite(changed["samples"]).all()
     assert not torch.allclose(changed["samples"], same["samples"], atol=1e-3)
 
 
 def test_advanced_end_before_last_step_returns_that_steps_image():
-    out, images = advanced("eps", "enable", 0, 2, "disable", empty_latent())
+    out, images = run_nested_ksampler_advanced("eps", "enable", 0, 2, "disable", empty_latent())
     torch.testing.assert_close(out["samples"], images["samples"][-1:], rtol=0, atol=1e-6)
 
 
@@ -135,15 +136,15 @@ def test_sampler_node_in_sampler_custom_advanced(kind, guider_kind):
         guider = custom.BasicGuider().get_guider(model, positive)[0]
     sampler = NODES["SamplerNestedDiffusion"]().get_sampler("dpmpp_2m", 3, "karras", 0.3)[0]
     sigmas = custom.BasicScheduler().get_sigmas(model, "normal", 4, 1.0)[0]
-    steps = []
-    guider_callback = sampler.sampler_function
-    assert guider_callback is not None
     with captured_progress() as calls:
         out, denoised = custom_advanced(guider, sampler, sigmas)
     steps = [value for value, _, _ in calls]
     assert sorted(set(steps)) == [1, 2, 3, 4]
     assert torch.isfinite(out["samples"]).all()
     torch.testing.assert_close(denoised["samples"], out["samples"], rtol=1e-5, atol=1e-5)
+    # The SAMPLER is configuration only: used again, it carries nothing over from the first run.
+    again, _ = custom_advanced(guider, sampler, sigmas)
+    assert torch.equal(again["samples"], out["samples"])
 
 
 def test_exactly_one_callback_per_outer_step_with_outer_indices():
@@ -183,13 +184,28 @@ def test_each_inner_run_sees_its_own_sample_sigmas():
         return apply_model(call["input"], call["timestep"], **call["c"])
 
     model.set_model_unet_function_wrapper(wrapper)
-    positive, negative = conds()
-    NODES["NestedKSampler"]().sample(model, 1, 2, 3, 1.0, "euler", "paper_faithful", positive, negative,
-                                     empty_latent(), 1.0)
+    run_nested_ksampler(model=model, seed=1, outer=2, inner=3, cfg=1.0, scheduler="paper_faithful")
     schedules = [s for _, s in seen]
     assert len(seen) == 6
     assert schedules[0] == schedules[2] and schedules[3] == schedules[5] and schedules[0] != schedules[3]
     assert all(s[-1] == 0.0 and len(s) == 4 for s in schedules)
+
+
+def test_paper_exact_ends_inner_runs_at_the_models_smallest_level():
+    model = tiny("eps").clone()
+    ends = []
+
+    def wrapper(apply_model, call):
+        ends.append(float(call["c"]["transformer_options"]["sample_sigmas"][-1]))
+        return apply_model(call["input"], call["timestep"], **call["c"])
+
+    model.set_model_unet_function_wrapper(wrapper)
+    exact, _ = run_nested_ksampler(model=model, outer=2, inner=3, cfg=1.0, scheduler="paper_exact")
+    sigma_min = float(model.get_model_object("model_sampling").sigma_min)
+    assert len(ends) == 6 and all(abs(end - sigma_min) <= 1e-6 * sigma_min for end in ends), ends
+    faithful, _ = run_nested_ksampler(outer=2, inner=3, cfg=1.0, scheduler="paper_faithful")
+    assert torch.isfinite(exact["samples"]).all()
+    assert not torch.equal(exact["samples"], faithful["samples"])
 
 
 def test_interrupt_propagates_and_leaves_no_state():
@@ -215,8 +231,8 @@ def test_interrupt_propagates_and_leaves_no_state():
     (lambda: run_nested_ksampler(outer=0), "outer_steps"),
     (lambda: run_nested_ksampler(inner=0), "inner_steps"),
     (lambda: run_nested_ksampler(latent={"samples": torch.ones(1, 3, 8, 8)}), "latent_image"),
-    (lambda: advanced("eps", "enable", 2, 2, "disable", empty_latent()), "start_at_outer_step"),
-    (lambda: advanced("eps", "enable", 4, 10000, "disable", empty_latent()), "start_at_outer_step"),
+    (lambda: run_nested_ksampler_advanced("eps", "enable", 2, 2, "disable", empty_latent()), "start_at_outer_step"),
+    (lambda: run_nested_ksampler_advanced("eps", "enable", 4, 10000, "disable", empty_latent()), "start_at_outer_step"),
     (lambda: NODES["SamplerNestedDiffusion"]().get_sampler("euler", 2, "normal", 0.0, object()),
      "inner_sampler_override"),
     (lambda: NODES["SamplerNestedDiffusion"]().get_sampler("euler", 2, "no_such_scheduler", 0.0), "inner_scheduler"),

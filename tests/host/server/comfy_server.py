@@ -40,6 +40,10 @@ READY_TIMEOUT_S = 120.0
 PROMPT_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 
+# The pack's websocket event, restated here (not imported from the pack): the tests check the
+# released name.
+EVENT = "nested_diffusion.outer_step"
+
 # Binary websocket event types (ComfyUI protocol.py).
 PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4
@@ -78,7 +82,7 @@ class PromptRun:
         return [m["data"] for m in self.messages if m.get("type") == kind]
 
     def outer_steps(self, node: str) -> list[dict]:
-        return [d for d in self.of_type("nested_diffusion.outer_step") if d.get("node") == node]
+        return [d for d in self.of_type(EVENT) if d.get("node") == node]
 
     def previews_for(self, node: str) -> list[Preview]:
         return [p for p in self.previews if p.node == node]
@@ -186,6 +190,14 @@ class ComfyServer:
                 time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"ComfyUI was not ready after {READY_TIMEOUT_S} s:\n{self.log_tail()}")
+
+    def require_pack_nodes(self) -> "ComfyServer":
+        """This server, after checking that it lists every node of the pack (a failed import
+        shows up here, with the log tail)."""
+        missing = [name for name in PACK_NODES if name not in self.object_info()]
+        assert not missing, (f"the pack's nodes {missing} are not in /object_info; server log tail:\n"
+                             f"{self.log_tail()}")
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

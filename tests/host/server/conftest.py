@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from comfy_server import PACK_NODES, ComfyServer
+from comfy_server import ComfyServer
 
 PREVIEW_METHODS = ("none", "latent2rgb")
 
@@ -40,19 +40,11 @@ def comfy_none(comfy_servers) -> ComfyServer:
     return comfy_servers("none")
 
 
-def require_pack_nodes(server: ComfyServer) -> ComfyServer:
-    info = server.object_info()
-    missing = [name for name in PACK_NODES if name not in info]
-    assert not missing, (f"the pack's nodes {missing} are not in /object_info; server log tail:\n"
-                         f"{server.log_tail()}")
-    return server
-
-
 @pytest.fixture
 def nested(comfy) -> ComfyServer:
-    return require_pack_nodes(comfy)
+    return comfy.require_pack_nodes()
 
 
 @pytest.fixture
 def nested_none(comfy_none) -> ComfyServer:
-    return require_pack_nodes(comfy_none)
+    return comfy_none.require_pack_nodes()

@@ -7,7 +7,7 @@ import math
 
 from PIL import Image
 
-EVENT = "nested_diffusion.outer_step"
+from comfy_server import EVENT
 
 
 def assert_outer_steps(run, node_id: str, count: int, total: int | None = None) -> list[dict]:

@@ -66,6 +66,18 @@ def sampler_nested_diffusion_node(*, inner_sampler: str = "euler", inner_steps: 
     return node("SamplerNestedDiffusion", **inputs)
 
 
+def sampling_prompt(sampler_node: dict, *, size: int = 128, batch: int = 1, save_outer_images: bool = False,
+                    kind: str = "eps") -> dict:
+    """``base_graph`` with a NestedKSampler(Advanced) node as node "5", its LATENT saved by node
+    "6" and, with ``save_outer_images``, its ``outer_step_images`` by node "7"."""
+    prompt = base_graph(kind=kind, size=size, batch=batch)
+    prompt["5"] = sampler_node
+    prompt["6"] = save_latent("5", 0)
+    if save_outer_images:
+        prompt["7"] = save_latent("5", 1)
+    return prompt
+
+
 def load_latent(path: Path) -> torch.Tensor:
     """The tensor a SaveLatent node wrote (safetensors key ``latent_tensor``)."""
     return load_file(str(path))["latent_tensor"]

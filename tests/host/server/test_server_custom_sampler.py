@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from server_asserts import EVENT, assert_outer_steps, assert_previews, assert_progress
+from comfy_server import EVENT
+from server_asserts import assert_outer_steps, assert_previews, assert_progress
 from server_prompts import (
     LATENT,
     MODEL,

@@ -3,7 +3,8 @@ model calls, and after each the same server runs the next good prompt normally."
 
 from __future__ import annotations
 
-from server_asserts import EVENT, assert_outer_steps, assert_previews
+from comfy_server import EVENT
+from server_asserts import assert_outer_steps, assert_previews
 from server_prompts import (
     LATENT,
     MODEL,
@@ -14,15 +15,13 @@ from server_prompts import (
     nested_ksampler_node,
     node,
     sampler_nested_diffusion_node,
+    sampling_prompt,
     save_latent,
 )
 
 
 def good_prompt() -> dict:
-    prompt = base_graph()
-    prompt["5"] = nested_ksampler_node(outer_steps=3, inner_steps=2)
-    prompt["6"] = save_latent("5", 0)
-    return prompt
+    return sampling_prompt(nested_ksampler_node(outer_steps=3, inner_steps=2))
 
 
 def assert_server_still_serves(server) -> None:
@@ -59,10 +58,7 @@ def test_denoise_zero_is_an_execution_error_naming_denoise(nested_none):
 
 
 def test_advanced_start_not_before_end_is_an_execution_error(nested_none):
-    prompt = base_graph()
-    prompt["5"] = nested_ksampler_advanced_node(outer_steps=4, start=3, end=2)
-    prompt["6"] = save_latent("5", 0)
-    run = nested_none.run_prompt(prompt)
+    run = nested_none.run_prompt(sampling_prompt(nested_ksampler_advanced_node(outer_steps=4, start=3, end=2)))
     assert_execution_error(run, "5", "start_at_outer_step", "end_at_outer_step")
     assert_server_still_serves(nested_none)
 
@@ -99,9 +95,8 @@ def test_single_sigma_is_an_error_naming_sigmas(nested_none):
 
 
 def test_interrupt_after_first_outer_step_then_next_prompt_runs(nested_none):
-    prompt = base_graph(size=256)  # 32x32 latent, 6 x 6 model calls: far longer than one round trip
-    prompt["5"] = nested_ksampler_node(outer_steps=6, inner_steps=6)
-    prompt["6"] = save_latent("5", 0)
+    # A 32x32 latent and 6 x 6 model calls: far longer than one round trip.
+    prompt = sampling_prompt(nested_ksampler_node(outer_steps=6, inner_steps=6), size=256)
     sent = []
 
     def interrupt_on_first_step(server, message):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from server_asserts import EVENT, assert_outer_steps, assert_previews, assert_progress
+from comfy_server import EVENT
+from server_asserts import assert_outer_steps, assert_previews, assert_progress
 from server_prompts import (
     POSITIVE,
     base_graph,
@@ -14,16 +15,13 @@ from server_prompts import (
     nested_ksampler_advanced_node,
     nested_ksampler_node,
     node,
+    sampling_prompt,
     save_latent,
 )
 
 
-def nested_prompt(**sampler_inputs) -> dict:
-    prompt = base_graph(batch=sampler_inputs.pop("batch", 1))
-    prompt["5"] = nested_ksampler_node(**sampler_inputs)
-    prompt["6"] = save_latent("5", 0)
-    prompt["7"] = save_latent("5", 1)
-    return prompt
+def nested_prompt(batch: int = 1, **sampler_inputs) -> dict:
+    return sampling_prompt(nested_ksampler_node(**sampler_inputs), batch=batch, save_outer_images=True)
 
 
 def test_nested_ksampler_previews_events_and_outer_images(nested):
@@ -104,10 +102,8 @@ def test_nested_ksampler_advanced_chain_with_prompt_change(nested_none):
 def test_nested_ksampler_advanced_partial_run_output(nested_none, leftover):
     # Stopping at outer step 2 of 4: leftover noise returns the noisy outer state, which is not
     # the step's image; without it the node returns that image.
-    prompt = base_graph()
-    prompt["5"] = nested_ksampler_advanced_node(outer_steps=4, start=0, end=2, leftover=leftover)
-    prompt["6"] = save_latent("5", 0)
-    prompt["7"] = save_latent("5", 1)
+    prompt = sampling_prompt(nested_ksampler_advanced_node(outer_steps=4, start=0, end=2, leftover=leftover),
+                             save_outer_images=True)
     run = nested_none.run_prompt(prompt)
     assert run.status == "success", run.describe()
     assert_outer_steps(run, "5", 2)

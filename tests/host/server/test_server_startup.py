@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 import torch
 from PIL import Image
 
@@ -47,12 +46,13 @@ def test_builtin_ksampler_runs_on_the_tiny_model(comfy):
 
 def test_extensions_lists_the_pack_web_js(comfy_none):
     js_files = sorted(p.relative_to(REPO_ROOT / "web").as_posix() for p in (REPO_ROOT / "web").rglob("*.js"))
-    if not js_files:
-        pytest.skip("the pack's web/ folder has no .js file yet")
+    assert "nested_diffusion.js" in js_files, f"the pack's web extension is missing from web/: {js_files}"
     status, listed = comfy_none.request("GET", "/extensions")
     assert status == 200
-    ours = [u for u in listed if u.startswith("/extensions/") and any(u.endswith("/" + f) for f in js_files)]
-    assert len(ours) >= len(js_files), f"{js_files} not all served; /extensions lists {listed}"
+    # ComfyUI serves WEB_DIRECTORY under /extensions/<the pack's folder name>/: exactly web/'s files.
+    prefix = f"/extensions/{PACK_LINK_NAME}/"
+    served = sorted(u[len(prefix):] for u in listed if u.startswith(prefix))
+    assert served == js_files, f"/extensions lists {listed}"
 
 
 # Workflows store widget values by position and link outputs by index: the pack's node spec.
@@ -66,7 +66,7 @@ NESTED_ADVANCED_INPUTS = ["model", "add_noise", "noise_seed", "outer_steps", "in
 def test_pack_node_inputs_and_outputs_follow_the_spec(comfy_none):
     info = comfy_none.object_info()
     samplers = info["KSampler"]["input"]["required"]["sampler_name"][0]
-    schedulers = info["KSampler"]["input"]["required"]["scheduler"][0] + ["paper_faithful"]
+    schedulers = info["KSampler"]["input"]["required"]["scheduler"][0] + ["paper_faithful", "paper_exact"]
 
     ks = info["NestedKSampler"]
     assert ks["input_order"]["required"] == NESTED_KSAMPLER_INPUTS
@@ -95,3 +95,9 @@ def test_pack_node_inputs_and_outputs_follow_the_spec(comfy_none):
     req = nested["input"]["required"]
     assert req["inner_sampler"][0] == samplers and req["inner_scheduler"][0] == schedulers
     assert (req["eta"][1]["min"], req["eta"][1]["max"]) == (0.0, 1.0)
+
+    # One limit for every steps input of every node.
+    steps_inputs = [(name, key) for name in ("NestedKSampler", "NestedKSamplerAdvanced", "SamplerNestedDiffusion")
+                    for key in info[name]["input"]["required"] if key.endswith("_steps") or key.endswith("_step")]
+    assert len(steps_inputs) == 7
+    assert {info[name]["input"]["required"][key][1]["max"] for name, key in steps_inputs} == {10000}

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import torch
 
-from server_asserts import EVENT, assert_outer_steps
-from server_prompts import base_graph, load_latent, nested_ksampler_node, save_latent
+from comfy_server import EVENT
+from server_asserts import assert_outer_steps
+from server_prompts import load_latent, nested_ksampler_node, sampling_prompt
 
 ROUTE = "/nested_diffusion/stop"
 
 
 def long_prompt() -> dict:
-    prompt = base_graph(size=256)
-    prompt["5"] = nested_ksampler_node(outer_steps=6, inner_steps=6)
-    prompt["6"] = save_latent("5", 0)
-    prompt["7"] = save_latent("5", 1)
-    return prompt
+    return sampling_prompt(nested_ksampler_node(outer_steps=6, inner_steps=6), size=256, save_outer_images=True)
 
 
 def test_stop_route_rejects_bad_bodies_and_idle_stops(nested_none):

@@ -13,9 +13,9 @@ from safetensors.torch import save_file
 
 from comfy.taesd.taesd import TAESD
 
-from comfy_server import PACK_NODES, ComfyServer
+from comfy_server import ComfyServer
 from server_asserts import assert_outer_steps
-from server_prompts import base_graph, nested_ksampler_node, save_latent
+from server_prompts import nested_ksampler_node, sampling_prompt
 
 LATENT_SIDE = 16  # a 128 px empty latent
 COLOUR = (230, 25, 128)
@@ -41,9 +41,7 @@ def taesd_server(tmp_path_factory):
     server = ComfyServer(os.environ["COMFYUI_PATH"], workdir, "taesd", model_folders={"vae_approx": approx})
     server.start()
     try:
-        missing = [name for name in PACK_NODES if name not in server.object_info()]
-        assert not missing, f"pack nodes missing: {missing}\n{server.log_tail()}"
-        yield server
+        yield server.require_pack_nodes()
     finally:
         server.stop()
 
@@ -54,10 +52,7 @@ def colour_stats(preview) -> tuple[torch.Tensor, float]:
 
 
 def outer_step_previews(server) -> list:
-    prompt = base_graph(size=LATENT_SIDE * 8)
-    prompt["5"] = nested_ksampler_node(outer_steps=3, inner_steps=2)
-    prompt["6"] = save_latent("5", 0)
-    run = server.run_prompt(prompt)
+    run = server.run_prompt(sampling_prompt(nested_ksampler_node(outer_steps=3, inner_steps=2), size=LATENT_SIDE * 8))
     assert run.status == "success", run.describe()
     assert_outer_steps(run, "5", 3, total=3)
     previews = run.previews_for("5")
