@@ -70,7 +70,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--no-server-module", action="store_true",
                    help="do not import ComfyUI's server module first (by default it is imported, as main.py does, "
-                        "so the pack's `from server import PromptServer` finds it as it would inside ComfyUI)")
+                        "so the pack's lookup of sys.modules['server'] finds it as it would inside ComfyUI)")
     p.add_argument("--profile", action="store_true",
                    help="after timing, cProfile one nested and one euler run of every config and print the top entries")
     p.add_argument("--top", type=int, default=25, help="entries per profile (default 25)")

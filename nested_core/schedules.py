@@ -1,4 +1,5 @@
-"""Outer and inner noise schedules, built from a model's own sigma table or sigma range.
+"""Outer and inner noise schedules, built from a model's own sigma table or sigma range, and the
+checks and precision handling every schedule passes through before a sampler sees it.
 
 Nothing here hard-codes betas: every schedule is read off the ascending sigma table a model
 exposes (ComfyUI's ``model_sampling.sigmas``, index = training timestep), or off a scheduler

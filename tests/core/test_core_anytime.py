@@ -1,4 +1,4 @@
-"""Test 4: the anytime property on a well-separated 2-D mixture with exact denoisers.
+"""The anytime property on a well-separated 2-D mixture with exact denoisers.
 
 Nested images sit on a mode from the first outer step; the vanilla sampler's x0 prediction at the
 same NFE does not. At equal total NFE the final samples match vanilla's mode occupancy (25 x 4 and

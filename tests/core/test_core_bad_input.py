@@ -1,4 +1,4 @@
-"""Test 7: bad input raises ValueError / RuntimeError with a message that names the problem."""
+"""Bad input raises ValueError / RuntimeError with a message that names the problem."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Test 1: every outer image of sample_nested equals the reference pipeline's (spec 1.3), re-derived
-independently in VP units with diffusers-style DDIM updates and the same normal draws."""
+"""Every outer image of sample_nested equals the reference pipeline's (NestedPipeline for Stable
+Diffusion, see vp_reference.py), re-derived independently in VP units with diffusers-style DDIM
+updates and the same normal draws."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Test 5: early stop, the per-call hook, the callback contract and the NFE accounting."""
+"""Early stop, the per-call hook, the callback contract and the NFE accounting."""
 
 from __future__ import annotations
 

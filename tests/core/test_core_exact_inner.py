@@ -1,4 +1,4 @@
-"""Spec 1.6: if each inner run returned an exact posterior sample, every outer image would be an
+"""If each inner run returned an exact posterior sample, every outer image would be an
 exact data sample, for any outer grid and any outer eta. This checks the whole outer loop
 (state updates, noise, the flow/VE split) beyond single steps."""
 

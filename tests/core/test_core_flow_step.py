@@ -1,5 +1,7 @@
-"""Test 3: the outer step. On flow paths it is the VE step in the scaled space x/(1-s) (spec 2.6),
-and with an exact posterior sample it keeps the marginal of the path (spec 1.6)."""
+"""The outer step. On flow paths x = (1-s)*x0 + s*eps it is the VE (k-diffusion ancestral) step
+taken in x/(1-s) with sigma~ = s/(1-s) and mapped back by (1-s'); and stepping toward an exact
+posterior sample of x0 keeps the path's marginal, for any eta (the reason the outer process is
+sound: a perfect inner run would make every outer state an exact sample of its noise level)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Test 2: with one inner step the nested sampler is plain DDIM over the outer schedule."""
+"""With one inner step the nested sampler is plain DDIM over the outer schedule."""
 
 from __future__ import annotations
 

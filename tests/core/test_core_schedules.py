@@ -1,4 +1,4 @@
-"""Test 8: the outer and inner schedules against the spec's published values and the host's rules."""
+"""The outer and inner schedules: the reference's grids (values and formula) and the host's rules."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from sigma_tables import karras, sd_sigma_table, simple_scheduler
 TABLE = sd_sigma_table()
 SIMPLE = simple_scheduler(TABLE)
 
-# Spec 2.4: the reference's SD-1.5 outer grids in sigma units, with the final 0.
-SPEC_OUTER_25 = [14.6146, 11.5428, 9.2374, 7.4854, 6.1375, 5.0878, 4.2606, 3.6158, 3.0809, 2.6446, 2.2846,
+# The reference's SD-1.5 outer grids (timesteps round(linspace(1, 999, N+1)), reversed, first N) in
+# sigma units, with the final 0; N = 25: 999, 959, ..., 41.
+REFERENCE_OUTER_25 = [14.6146, 11.5428, 9.2374, 7.4854, 6.1375, 5.0878, 4.2606, 3.6158, 3.0809, 2.6446, 2.2846,
                  1.9842, 1.7306, 1.5142, 1.3274, 1.1644, 1.0205, 0.8921, 0.7762, 0.6726, 0.5741, 0.4810,
                  0.3910, 0.3006, 0.2018, 0.0]
-SPEC_OUTER_5 = [14.6146, 5.0878, 2.2846, 1.1644, 0.5741, 0.0]
-# Spec 1.3 / 2.4: the inner run of 25 x 4 at t = 999 (timesteps 999, 666, 334, 1, then 0).
-SPEC_INNER_999_4 = [14.6146, 2.9183, 0.9355, 0.0413, 0.0292]
+REFERENCE_OUTER_5 = [14.6146, 5.0878, 2.2846, 1.1644, 0.5741, 0.0]
+# The reference's inner run of 25 x 4 at t = 999 (timesteps 999, 666, 334, 1, then 0).
+REFERENCE_INNER_999_4 = [14.6146, 2.9183, 0.9355, 0.0413, 0.0292]
 
 
 def _assert_levels(got, want):
@@ -46,14 +47,14 @@ def test_published_table_constants():
     assert abs(float(TABLE[999]) - 14.6146) < 1e-4
 
 
-@pytest.mark.parametrize(("outer_steps", "want"), [(25, SPEC_OUTER_25), (5, SPEC_OUTER_5)])
-def test_paper_outer_sigmas_match_the_spec(outer_steps, want):
+@pytest.mark.parametrize(("outer_steps", "want"), [(25, REFERENCE_OUTER_25), (5, REFERENCE_OUTER_5)])
+def test_paper_outer_sigmas_match_the_reference(outer_steps, want):
     _assert_levels(paper_outer_sigmas(TABLE, outer_steps), want)
 
 
-def test_paper_inner_sigmas_match_the_spec():
-    _assert_levels(paper_inner_sigmas(TABLE, float(TABLE[999]), 4, end="sigma_min"), SPEC_INNER_999_4)
-    _assert_levels(paper_inner_sigmas(TABLE, float(TABLE[999]), 4), SPEC_INNER_999_4[:4] + [0.0])
+def test_paper_inner_sigmas_match_the_reference():
+    _assert_levels(paper_inner_sigmas(TABLE, float(TABLE[999]), 4, end="sigma_min"), REFERENCE_INNER_999_4)
+    _assert_levels(paper_inner_sigmas(TABLE, float(TABLE[999]), 4), REFERENCE_INNER_999_4[:4] + [0.0])
 
 
 @pytest.mark.parametrize("inner_steps", [1, 3, 4, 20])

@@ -1,4 +1,4 @@
-"""Test 6: seeded reproducibility, per-run inner seeds, dtype/device preservation, and isolation of
+"""Seeded reproducibility, per-run inner seeds, dtype/device preservation, and isolation of
 what each inner run receives (extra_args copies, a fresh sigma tensor)."""
 
 from __future__ import annotations

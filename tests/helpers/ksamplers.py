@@ -79,43 +79,49 @@ def _report(callback, i, x, sigmas, denoised):
         callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": denoised})
 
 
-@torch.no_grad()
-def sample_euler(model, x, sigmas, extra_args=None, callback=None, disable=None):
-    """k-diffusion sample_euler without churn: plain DDIM(eta=0) in sigma space."""
-    extra_args, _, s_in = _prepare(x, extra_args, noise=lambda *a: None)
+def _one_call_per_step(model, x, sigmas, extra_args, callback, step):
+    """The loop of every one-call-per-step sampler here: denoise, report, then
+    ``x = step(x, denoised, sigma, sigma_next)``."""
+    s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         denoised = model(x, sigmas[i] * s_in, **extra_args)
         _report(callback, i, x, sigmas, denoised)
-        sigma = float(sigmas[i])
-        x = x + (x - denoised) / sigma * (float(sigmas[i + 1]) - sigma)
+        x = step(x, denoised, float(sigmas[i]), float(sigmas[i + 1]))
     return x
+
+
+@torch.no_grad()
+def sample_euler(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """k-diffusion sample_euler without churn: plain DDIM(eta=0) in sigma space."""
+    def step(x, denoised, sigma, sigma_next):
+        return x + (x - denoised) / sigma * (sigma_next - sigma)
+
+    return _one_call_per_step(model, x, sigmas, extra_args or {}, callback, step)
 
 
 @torch.no_grad()
 def sample_euler_ancestral(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=1.0, noise=None):
     """k-diffusion sample_euler_ancestral = DDIM(eta) on a VE path. ``noise(sigma, sigma_next)``
     overrides the draws, which are otherwise seeded from extra_args['seed']."""
-    extra_args, draw, s_in = _prepare(x, extra_args, noise)
-    for i in range(len(sigmas) - 1):
-        denoised = model(x, sigmas[i] * s_in, **extra_args)
-        _report(callback, i, x, sigmas, denoised)
-        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+    extra_args, draw, _ = _prepare(x, extra_args, noise)
+
+    def step(x, denoised, sigma, sigma_next):
         z = draw(sigma, sigma_next) if (eta > 0 and sigma_next > 0) else None
-        x = ve_ancestral_step(x, denoised, sigma, sigma_next, eta, z)
-    return x
+        return ve_ancestral_step(x, denoised, sigma, sigma_next, eta, z)
+
+    return _one_call_per_step(model, x, sigmas, extra_args, callback, step)
 
 
 @torch.no_grad()
 def sample_ddim_flow(model, x, sigmas, extra_args=None, callback=None, disable=None, eta=0.0, noise=None):
     """DDIM(eta) on the flow path x = (1-s)*x0 + s*eps (eta = 1: the DDPM posterior)."""
-    extra_args, draw, s_in = _prepare(x, extra_args, noise)
-    for i in range(len(sigmas) - 1):
-        denoised = model(x, sigmas[i] * s_in, **extra_args)
-        _report(callback, i, x, sigmas, denoised)
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+    extra_args, draw, _ = _prepare(x, extra_args, noise)
+
+    def step(x, denoised, s, s_next):
         z = draw(s, s_next) if (eta > 0 and s_next > 0) else None
-        x = path_ddim_step(x, denoised, 1.0 - s, s, 1.0 - s_next, s_next, eta, z)
-    return x
+        return path_ddim_step(x, denoised, 1.0 - s, s, 1.0 - s_next, s_next, eta, z)
+
+    return _one_call_per_step(model, x, sigmas, extra_args, callback, step)
 
 
 @torch.no_grad()

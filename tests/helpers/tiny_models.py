@@ -1,4 +1,5 @@
-"""Tiny real models built from ComfyUI's own classes (host contract, section 8).
+"""Tiny real models built from ComfyUI's own classes, for tests and benchmarks on machines without
+checkpoints: the same model, patcher and sampling code paths as a real SD-style model.
 
 They use no downloaded weights: a 2-level SD-style UNet with seeded random weights, wrapped in
 a real ``ModelPatcher``. Import only after ComfyUI's ``args.cpu`` is set (see conftest).

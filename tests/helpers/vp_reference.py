@@ -1,5 +1,11 @@
-"""An independent VP-space re-derivation of the reference Nested Diffusion (spec 1.3) and the
-conformance check of sample_nested against it.
+"""An independent VP-space re-derivation of the reference Nested Diffusion (the authors'
+NestedPipeline / NestedScheduler for Stable Diffusion) and the conformance check of sample_nested
+against it.
+
+The reference's outer grid is T = round(linspace(1, 999, N+1)) reversed, of which it evaluates the
+first N; the inner run at outer timestep t evaluates tau = round(linspace(1, t, min(n, t)))
+reversed and then steps to timestep 0, and its output (still at timestep 0's noise level) is the
+x0 of the outer DDIM step.
 
 The reference side works in diffusers units: integer timesteps, alpha_bar, an epsilon
 prediction computed from the mixture in VP form, DDIM updates with prediction_type 'epsilon'
@@ -17,7 +23,8 @@ from ksamplers import NoiseQueue, sample_euler_ancestral
 from nested_core import paper_inner_sigmas, paper_outer_sigmas, sample_nested
 from sigma_tables import sd_alphas_cumprod, sd_sigma_table
 
-# Conformance configurations (outer steps N, inner steps n); spec 1.5 defaults plus an odd grid.
+# Conformance configurations (outer steps N, inner steps n): the reference's command-line setting
+# (25 x 4), its pipeline default (5 x 20) and an odd grid.
 CONFIGS = [(25, 4), (5, 20), (8, 6)]
 INNER_ETAS = [0.0, 0.85]
 ENDS = ["sigma_min", "zero"]

@@ -1,7 +1,7 @@
 """API-format prompt pieces for the server-level tests, and readers for what they save.
 
 Input names follow ComfyUI 0.3.64 (nodes.py, comfy_extras/nodes_custom_sampler.py) and the
-pack's fixed node spec. A link is ``[source_node_id, output_index]``.
+pack's released node inputs. A link is ``[source_node_id, output_index]``.
 """
 
 from __future__ import annotations

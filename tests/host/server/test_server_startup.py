@@ -55,7 +55,7 @@ def test_extensions_lists_the_pack_web_js(comfy_none):
     assert served == js_files, f"/extensions lists {listed}"
 
 
-# Workflows store widget values by position and link outputs by index: the pack's node spec.
+# Workflows store widget values by position and link outputs by index: the released node inputs.
 NESTED_KSAMPLER_INPUTS = ["model", "seed", "outer_steps", "inner_steps", "cfg", "sampler_name", "scheduler",
                           "positive", "negative", "latent_image", "denoise"]
 NESTED_ADVANCED_INPUTS = ["model", "add_noise", "noise_seed", "outer_steps", "inner_steps", "cfg", "sampler_name",
@@ -63,7 +63,7 @@ NESTED_ADVANCED_INPUTS = ["model", "add_noise", "noise_seed", "outer_steps", "in
                           "end_at_outer_step", "return_with_leftover_noise"]
 
 
-def test_pack_node_inputs_and_outputs_follow_the_spec(comfy_none):
+def test_pack_node_inputs_and_outputs_are_the_released_ones(comfy_none):
     info = comfy_none.object_info()
     samplers = info["KSampler"]["input"]["required"]["sampler_name"][0]
     schedulers = info["KSampler"]["input"]["required"]["scheduler"][0] + ["paper_faithful", "paper_exact"]
