@@ -9,6 +9,7 @@ import comfy.utils
 import latent_preview
 
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
+from .host_latents import empty_noise, prepared_latent, sampled_latent, stream_shapes, unpacked
 from .nested_sampler import check_latent_channels, nested_ksampler
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .stop_requests import RerunAfterStop
@@ -54,12 +55,12 @@ def _check_steps(name: str, value: int) -> None:
 def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps, positive, negative,
                latent, sigmas, leftover_noise=False):
     """Sample with the nested KSAMPLER through ComfyUI's own sample_custom; returns (latent, images)."""
-    latent_image = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    latent_image = prepared_latent(model, latent)
     check_latent_channels(latent_image, model.get_model_object("latent_format"))
     if add_noise:
         noise = comfy.sample.prepare_noise(latent_image, seed, latent.get("batch_index"))
     else:
-        noise = torch.zeros(latent_image.size(), dtype=latent_image.dtype, layout=latent_image.layout, device="cpu")
+        noise = empty_noise(latent_image)
     images: list[torch.Tensor] = []
     sampler = nested_ksampler(sampler_name, inner_steps, scheduler, 0.0, keep_images=images,
                               leftover_noise=leftover_noise)
@@ -68,11 +69,10 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
         model, noise, cfg, sampler, sigmas, positive, negative, latent_image,
         noise_mask=latent.get("noise_mask"), callback=callback,
         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-    out = latent.copy()
-    out["samples"] = samples
-    stacked = torch.cat(images) if images else latent_image[:0]
+    # Stored packed when the host packs several streams; unpacked like SamplerCustom's x0 output.
+    stacked = unpacked(torch.cat(images), stream_shapes(latent_image)) if images else latent_image[:0]
     outer_images = {"samples": model.model.process_latent_out(stacked).to(samples.device)}
-    return out, outer_images
+    return sampled_latent(latent, samples), outer_images
 
 
 class _NestedKSamplerNode(RerunAfterStop):

@@ -16,6 +16,7 @@ import comfy.samplers
 
 from ..nested_core import sample_nested
 from .comfy_schedules import check_scheduler, inner_schedule, path_of
+from .host_latents import packed_shapes
 from .outer_step_reporter import OuterStepReporter, executing_context
 from .stop_requests import STOPS
 
@@ -58,7 +59,7 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     check_latent_channels(x, latent_format)
     inner = resolve_inner(inner_sampler, inner_override)
     reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
-                                 keep_images=keep_images)
+                                 keep_images=keep_images, packed_shapes=packed_shapes(patcher))
     ctx = executing_context()
     prompt_id = ctx.prompt_id if ctx is not None else ""
     # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.
