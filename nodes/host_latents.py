@@ -30,16 +30,23 @@ def is_nested(latent) -> bool:
     return bool(getattr(latent, "is_nested", False))
 
 
+def _scale_keys() -> list[str]:
+    """The empty-latent scale keys this host knows (none before 0.3.76), in argument order."""
+    accepted = inspect.signature(comfy.sample.fix_empty_latent_channels).parameters
+    return [key for key in SCALE_KEYS if key in accepted]
+
+
 def prepared_latent(model, latent: dict):
     """``latent["samples"]`` fitted to ``model`` as the host's KSampler fits it."""
-    accepted = inspect.signature(comfy.sample.fix_empty_latent_channels).parameters
-    scales = [latent.get(key) for key in SCALE_KEYS if key in accepted]
+    scales = [latent.get(key) for key in _scale_keys()]
     return comfy.sample.fix_empty_latent_channels(model, latent["samples"], *scales)
 
 
 def sampled_latent(latent: dict, samples) -> dict:
-    """The output LATENT: the input's other keys, minus the empty-latent scale, with ``samples``."""
-    out = {key: value for key, value in latent.items() if key not in SCALE_KEYS}
+    """The output LATENT as the host's KSampler returns it: the input's other keys, minus the
+    empty-latent scale the host has now applied, with ``samples``."""
+    applied = _scale_keys()
+    out = {key: value for key, value in latent.items() if key not in applied}
     out["samples"] = samples
     return out
 

@@ -253,3 +253,17 @@ def test_fallback_preview_follows_the_prompts_preview_method(server_default, ove
             latent_preview.set_preview_method(None)
     # One image per outer step: the host's when the prompt turns previews on, else the pack's.
     assert [value for value, _, has in calls if has] == [1, 2, 3], calls
+
+
+def test_empty_latent_is_prepared_and_returned_like_ksamplers():
+    # Newer hosts tag an empty latent with the VAE scale it was made for; KSampler resizes it to
+    # the model's scale and drops the tag. Older hosts ignore the tag. Either way: as KSampler.
+    import nodes
+
+    positive, negative = conds()
+    latent = {"samples": torch.zeros(1, 4, 8, 8), "downscale_ratio_spacial": 16}
+    host = nodes.KSampler().sample(tiny("eps"), 3, 2, 2.0, "euler", "normal", positive, negative, dict(latent))[0]
+    ours, images = NODES["NestedKSampler"]().sample(tiny("eps"), 3, 2, 1, 2.0, "euler", "normal", positive, negative,
+                                                    dict(latent), 1.0)
+    assert ours["samples"].shape == host["samples"].shape and images["samples"].shape[1:] == host["samples"].shape[1:]
+    assert sorted(ours) == sorted(host), (sorted(ours), sorted(host))
