@@ -83,8 +83,8 @@ def parse_args():
 def main() -> int:
     opts = parse_args()
     if not os.environ.get("COMFYUI_PATH"):
-        print("bench_speed.py needs a real ComfyUI: set COMFYUI_PATH to a ComfyUI checkout (0.3.64) and run it with "
-              "that ComfyUI's Python, e.g.\n  cd " + str(PACK_ROOT) +
+        print("bench_speed.py needs a real ComfyUI: set COMFYUI_PATH to a ComfyUI checkout (0.3.64 or later) and "
+              "run it with that ComfyUI's Python, e.g.\n  cd " + str(PACK_ROOT) +
               " && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/python bench/bench_speed.py", file=sys.stderr)
         return 2
 

@@ -9,6 +9,7 @@ import comfy.utils
 import latent_preview
 
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
+from .host_latents import concat_outer_images, empty_noise, prepared_latent, sampled_latent
 from .nested_sampler import nested_sampler_object
 from .node_inputs import MAX_STEPS, check_choice, check_denoise, check_steps
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
@@ -61,28 +62,26 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
     The outer-step images are collected from the callback sample_custom's KSAMPLER calls once
     per outer step with ``denoised`` = that step's image, the way SamplerCustom takes its x0
     output; the latent channels are checked inside the sampler function."""
-    latent_image = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    latent_image = prepared_latent(model, latent)
     if add_noise:
         noise = comfy.sample.prepare_noise(latent_image, seed, latent.get("batch_index"))
     else:
-        noise = torch.zeros(latent_image.size(), dtype=latent_image.dtype, layout=latent_image.layout, device="cpu")
+        noise = empty_noise(latent_image)
     images: list[torch.Tensor] = []
     sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, leftover_noise=leftover_noise)
     preview = latent_preview.prepare_callback(model, len(sigmas) - 1)
 
     def callback(step, x0, x, total_steps):
-        images.append(x0.detach().to("cpu", copy=True))
+        images.append(x0.to("cpu", copy=True))  # a NestedTensor view for packed models
         preview(step, x0, x, total_steps)
 
     samples = comfy.sample.sample_custom(
         model, noise, cfg, sampler, sigmas, positive, negative, latent_image,
         noise_mask=latent.get("noise_mask"), callback=callback,
         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-    out = latent.copy()
-    out["samples"] = samples
-    stacked = torch.cat(images) if images else latent_image[:0]
+    stacked = concat_outer_images(images) if images else latent_image[:0]
     outer_images = {"samples": model.model.process_latent_out(stacked).to(samples.device)}
-    return out, outer_images
+    return sampled_latent(latent, samples), outer_images
 
 
 class _NestedKSamplerNode(RerunAfterStop):

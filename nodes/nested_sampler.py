@@ -19,6 +19,7 @@ import comfy.samplers
 from ..nested_core import FLOW, VE, sample_nested
 from .comfy_schedules import inner_schedule
 from .host_access import executing_context
+from .host_latents import packed_shapes
 from .outer_step_reporter import OuterStepReporter
 from .stop_requests import STOPS
 
@@ -63,7 +64,8 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")
     check_latent_channels(x, latent_format)
-    reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback)
+    reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
+                                 packed_shapes=packed_shapes(patcher))
     ctx = executing_context()
     prompt_id = ctx.prompt_id if ctx is not None else ""
     # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.

@@ -7,39 +7,59 @@ outer step is the point of this pack, so in that case a latent2rgb preview is se
 
 from __future__ import annotations
 
+import inspect
+
 import comfy.utils
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
 from .host_access import executing_context, prompt_server
+from .host_latents import preview_stream
 
 EVENT = "nested_diffusion.outer_step"
 
 
-def fallback_previewer(latent_format):
-    """A latent2rgb previewer when the host sends no preview images, else None."""
-    if args.preview_method != LatentPreviewMethod.NoPreviews:
-        return None
+def latent2rgb_previewer(latent_format):
+    """The host's Latent2RGBPreviewer for ``latent_format``, built as the host builds its own, or
+    None when the format has no latent2rgb table.
+
+    The previewer's parameters are named after the format's attributes (``latent_rgb_factors``,
+    ``_bias``, and since ComfyUI 0.3.76 ``_reshape``, which Flux 2's 128-channel latents need),
+    so each one this host's previewer takes is passed by name; a host that adds another gets it
+    too, and an older host is never handed one it does not know."""
     if getattr(latent_format, "latent_rgb_factors", None) is None:
         return None
-    return latent_preview.Latent2RGBPreviewer(latent_format.latent_rgb_factors,
-                                              getattr(latent_format, "latent_rgb_factors_bias", None))
+    params = inspect.signature(latent_preview.Latent2RGBPreviewer).parameters
+    tables = {name: getattr(latent_format, name) for name in params if hasattr(latent_format, name)}
+    return latent_preview.Latent2RGBPreviewer(**tables)
+
+
+def fallback_previewer(latent_format, host_sends_previews: bool = True):
+    """A latent2rgb previewer when the host sends no preview images, else None.
+
+    ``args.preview_method`` is read at sampling time: hosts that let a prompt choose its preview
+    method (``extra_data["preview_method"]``, ComfyUI 0.3.76+) set it for the running prompt."""
+    if host_sends_previews and args.preview_method != LatentPreviewMethod.NoPreviews:
+        return None
+    return latent2rgb_previewer(latent_format)
 
 
 class OuterStepReporter:
     """Called once per outer step with the k-diffusion callback dict of ``sample_nested``."""
 
-    def __init__(self, latent_format, total: int, host_callback=None):
+    def __init__(self, latent_format, total: int, host_callback=None, packed_shapes: list | None = None):
         self.total = total
+        self.packed_shapes = packed_shapes
         self.host_callback = host_callback
-        self.previewer = fallback_previewer(latent_format)
+        self.previewer = fallback_previewer(latent_format, host_sends_previews=host_callback is not None)
         self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None else None
 
     def __call__(self, d: dict) -> None:
         if self.host_callback is not None:
             self.host_callback(d)
         if self.pbar is not None:
-            preview = self.previewer.decode_latent_to_preview_image("JPEG", d["denoised"])
+            x0 = preview_stream(d["denoised"], self.packed_shapes)
+            preview = self.previewer.decode_latent_to_preview_image("JPEG", x0)
             self.pbar.update_absolute(d["i"] + 1, self.total, preview)
         self._send_event(d)
 

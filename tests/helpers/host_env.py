@@ -4,14 +4,44 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
 PACK_ROOT = Path(__file__).resolve().parents[2]
 PACK_MODULE = "nested_diffusion_pack"
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
-SKIP_REASON = ("ComfyUI host tests skipped: set COMFYUI_PATH to a ComfyUI checkout (0.3.64) "
+SKIP_REASON = ("ComfyUI host tests skipped: set COMFYUI_PATH to a ComfyUI checkout (0.3.64 or later) "
                "and run with its Python to enable them")
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def supported_floor() -> str:
+    """The oldest ComfyUI the pack declares it supports (``requires-comfyui`` in pyproject.toml)."""
+    text = (PACK_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    match = re.search(r'^requires-comfyui\s*=\s*">=\s*([0-9.]+)"', text, re.MULTILINE)
+    if match is None:
+        raise ValueError('pyproject.toml has no requires-comfyui = ">=X.Y.Z" line')
+    return match.group(1)
+
+
+def host_version(root: str | os.PathLike | None = COMFYUI_PATH) -> str:
+    """The ComfyUI version of the checkout at ``root`` (its comfyui_version.py)."""
+    text = (Path(root) / "comfyui_version.py").read_text(encoding="utf-8")
+    match = re.search(r'__version__\s*=\s*"([^"]+)"', text)
+    if match is None:
+        raise ValueError(f"no __version__ in {Path(root) / 'comfyui_version.py'}")
+    return match.group(1)
+
+
+def host_frontend_version(root: str | os.PathLike | None = COMFYUI_PATH) -> str:
+    """The frontend package version the checkout pins in requirements.txt, or "unknown"."""
+    text = (Path(root) / "requirements.txt").read_text(encoding="utf-8")
+    match = re.search(r"^comfyui-frontend-package==([0-9.]+)", text, re.MULTILINE)
+    return match.group(1) if match else "unknown"
 
 
 def import_comfy() -> None:

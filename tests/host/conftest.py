@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from host_env import COMFYUI_PATH, import_comfy
+from host_env import COMFYUI_PATH, host_frontend_version, host_version, import_comfy
 
 GATE = "test_host_gate.py"
 
@@ -25,3 +25,10 @@ else:
     # server/ has its own conftest, which needs ComfyUI's aiohttp.
     here = Path(__file__).parent
     collect_ignore = [str(here / "server")] + [str(p) for p in here.glob("test_*.py") if p.name != GATE]
+
+
+def pytest_report_header(config):
+    if not COMFYUI_PATH:
+        return "ComfyUI host: none (COMFYUI_PATH is not set)"
+    return (f"ComfyUI host: {host_version()} (frontend {host_frontend_version()}) at "
+            f"{Path(COMFYUI_PATH).resolve()}")

@@ -49,13 +49,12 @@ def preview_method(method: LatentPreviewMethod):
 
 
 @contextlib.contextmanager
-def captured_progress():
-    """Every ProgressBar update as (value, total, has_preview), through the host's global hook."""
-    calls: list[tuple[int, int, bool]] = []
+def _progress_hook(record):
+    calls: list = []
     old = comfy.utils.PROGRESS_BAR_HOOK
 
     def hook(value, total, preview, prompt_id=None, node_id=None):
-        calls.append((value, total, preview is not None))
+        calls.append(record(value, total, preview))
 
     comfy.utils.set_progress_bar_global_hook(hook)
     try:
@@ -82,3 +81,24 @@ def run_nested_ksampler_advanced(kind, add_noise, start, end, leftover, latent, 
         model=model or tiny(kind), add_noise=add_noise, noise_seed=seed, outer_steps=outer, inner_steps=inner,
         cfg=2.0, sampler_name=sampler, scheduler=scheduler, positive=positive, negative=negative,
         latent_image=latent, start_at_outer_step=start, end_at_outer_step=end, return_with_leftover_noise=leftover)
+
+
+def captured_progress():
+    """Every ProgressBar update as (value, total, has_preview), through the host's global hook."""
+    return _progress_hook(lambda value, total, preview: (value, total, preview is not None))
+
+
+def captured_previews():
+    """Every ProgressBar update as (value, total, PIL image or None)."""
+    return _progress_hook(lambda value, total, preview: (value, total, None if preview is None else preview[1]))
+
+
+def nested_in_sampler_custom_advanced(model, positive, negative, latent: dict, outer=3, inner=2, seed=5):
+    """The pack's SAMPLER in ComfyUI's SamplerCustomAdvanced with a CFGGuider: (output, denoised_output)."""
+    from comfy_extras import nodes_custom_sampler as custom
+
+    guider = custom.CFGGuider().get_guider(model, positive, negative, 3.0)[0]
+    sampler = NODES["SamplerNestedDiffusion"]().get_sampler("euler", inner, "normal", 0.0)[0]
+    sigmas = custom.BasicScheduler().get_sigmas(model, "simple", outer, 1.0)[0]
+    noise = custom.RandomNoise().get_noise(seed)[0]
+    return custom.SamplerCustomAdvanced().sample(noise, guider, sampler, sigmas, latent)

@@ -6,6 +6,7 @@ import torch
 import comfy.model_management
 import comfy.sample
 import comfy.samplers
+import latent_preview
 from comfy.cli_args import LatentPreviewMethod
 from comfy_extras import nodes_custom_sampler as custom
 
@@ -255,3 +256,33 @@ def test_outer_sigmas_must_end_at_zero():
     guider = custom.CFGGuider().get_guider(model, positive, negative, 2.0)[0]
     with pytest.raises(ValueError, match="sigmas must end at 0"):
         custom_advanced(guider, sampler, high)
+
+
+@pytest.mark.parametrize("server_default, override", [
+    (LatentPreviewMethod.Latent2RGB, "none"), (LatentPreviewMethod.NoPreviews, "latent2rgb")])
+def test_fallback_preview_follows_the_prompts_preview_method(server_default, override):
+    if not hasattr(latent_preview, "set_preview_method"):
+        pytest.skip("this ComfyUI has no per-prompt preview method (set_preview_method, added in 0.3.76)")
+    # As the executor does at the start of a prompt with extra_data["preview_method"] set.
+    with preview_method(server_default), captured_progress() as calls:
+        latent_preview.set_preview_method(override)
+        try:
+            run_nested_ksampler(outer=3)
+        finally:
+            latent_preview.set_preview_method(None)
+    # One image per outer step: the host's when the prompt turns previews on, else the pack's.
+    assert [value for value, _, has in calls if has] == [1, 2, 3], calls
+
+
+def test_empty_latent_is_prepared_and_returned_like_ksamplers():
+    # Newer hosts tag an empty latent with the VAE scale it was made for; KSampler resizes it to
+    # the model's scale and drops the tag. Older hosts ignore the tag. Either way: as KSampler.
+    import nodes
+
+    positive, negative = conds()
+    latent = {"samples": torch.zeros(1, 4, 8, 8), "downscale_ratio_spacial": 16}
+    host = nodes.KSampler().sample(tiny("eps"), 3, 2, 2.0, "euler", "normal", positive, negative, dict(latent))[0]
+    ours, images = NODES["NestedKSampler"]().sample(tiny("eps"), 3, 2, 1, 2.0, "euler", "normal", positive, negative,
+                                                    dict(latent), 1.0)
+    assert ours["samples"].shape == host["samples"].shape and images["samples"].shape[1:] == host["samples"].shape[1:]
+    assert sorted(ours) == sorted(host), (sorted(ours), sorted(host))

@@ -250,16 +250,17 @@ class ComfyServer:
     # ---- websocket -----------------------------------------------------------------------
     def run_prompt(self, prompt: dict, *, preview_metadata: bool = True, observer: bool = False,
                    on_message: Callable[["ComfyServer", dict], None] | None = None,
-                   timeout: float = PROMPT_TIMEOUT_S) -> PromptRun:
+                   timeout: float = PROMPT_TIMEOUT_S, extra_data: dict | None = None) -> PromptRun:
         """Submit ``prompt`` from a fresh client and collect everything until it finishes.
 
         ``preview_metadata`` negotiates binary previews with node ids (type 4). ``observer``
         connects a second client that submits nothing, to check what leaks to other clients.
         ``on_message`` sees each JSON message as it arrives (e.g. to POST /interrupt).
+        ``extra_data`` is sent with the prompt (e.g. ``{"preview_method": "none"}``).
         """
-        return asyncio.run(self._run_prompt(prompt, preview_metadata, observer, on_message, timeout))
+        return asyncio.run(self._run_prompt(prompt, preview_metadata, observer, on_message, timeout, extra_data))
 
-    async def _run_prompt(self, prompt, preview_metadata, observer, on_message, timeout) -> PromptRun:
+    async def _run_prompt(self, prompt, preview_metadata, observer, on_message, timeout, extra_data) -> PromptRun:
         client_id = uuid.uuid4().hex
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
@@ -268,8 +269,10 @@ class ComfyServer:
             async with session.ws_connect(f"ws://127.0.0.1:{self.port}/ws?clientId={client_id}",
                                           max_msg_size=0) as ws:
                 await self._handshake(ws, preview_metadata, deadline)
-                async with session.post(f"{self.base}/prompt",
-                                        json={"prompt": prompt, "client_id": client_id}) as r:
+                body = {"prompt": prompt, "client_id": client_id}
+                if extra_data is not None:
+                    body["extra_data"] = dict(extra_data)
+                async with session.post(f"{self.base}/prompt", json=body) as r:
                     run = PromptRun(r.status, await r.json())
                 if r.status != 200:
                     return run
