@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
+from demo_session import PACK_ROOT, open_demo
+
 TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_digits.json"
-sys.path.insert(0, str(PACK_ROOT / "tests" / "host"))
 
 OUTPUT_NODES = ("7", "9")          # SaveImage / PreviewImage: the bench keeps its pictures itself
 TILE = 128                          # each 64x64 IMAGE drawn at 2x, nearest
@@ -45,24 +43,14 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if not os.environ.get("COMFYUI_PATH"):
-        sys.exit("bench/demo.py runs the demo graph in a real ComfyUI: set COMFYUI_PATH to a ComfyUI checkout and "
-                 "run it with that ComfyUI's Python")
-    import host_env
-
-    host_env.import_comfy()
-    import torch
-
-    torch.set_num_threads(args.threads)
-    pack = host_env.load_pack()
+    env = open_demo("bench/demo.py", args.threads)
+    torch, pack, judge, space = env.torch, env.pack, env.classifier.load_classifier(), env.digit_space
     import nodes
 
-    import ui_workflow
+    import ui_workflow  # tests/host
 
     classes = {**nodes.NODE_CLASS_MAPPINGS, **pack.NODE_CLASS_MAPPINGS}
     template = ui_workflow.api_prompt(json.loads(TEMPLATE.read_text()), lambda t: classes[t].INPUT_TYPES())
-    judge = __import__(pack.__name__ + ".nodes.demo_digits.classifier", fromlist=["x"]).load_classifier()
-    space = __import__(pack.__name__ + ".nodes.demo_digits.digit_space", fromlist=["x"])
 
     def guess(images):
         with torch.no_grad():

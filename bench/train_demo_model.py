@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import sys
 import time
 from pathlib import Path
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PACK_ROOT / "tests" / "host"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_session import PACK_ROOT, open_demo
+from digits_data import load_split
 
 
 def parse_args():
@@ -94,24 +91,9 @@ def train_classifier(torch, classifier_mod, split, epochs, seed):
 
 def main():
     args = parse_args()
-    if not os.environ.get("COMFYUI_PATH"):
-        sys.exit("train_demo_model.py builds ComfyUI's own UNet: set COMFYUI_PATH to a ComfyUI checkout and run "
-                 "it with that ComfyUI's Python (see the docstring for the exact command)")
-    import host_env  # tests/host
-
-    host_env.import_comfy()
-    import torch
-
-    torch.set_num_threads(args.threads)
-    pack = host_env.load_pack()
-    import importlib
-
-    from digits_data import load_split
-    demo = importlib.import_module(pack.__name__ + ".nodes.demo_digits.demo_model")
-    classifier_mod = importlib.import_module(pack.__name__ + ".nodes.demo_digits.classifier")
-    digit_space = importlib.import_module(pack.__name__ + ".nodes.demo_digits.digit_space")
-    weights_file = importlib.import_module(pack.__name__ + ".nodes.demo_digits.weights_file")
-    prompt_digits = importlib.import_module(pack.__name__ + ".nodes.demo_digits.prompt_digits")
+    env = open_demo("bench/train_demo_model.py", args.threads)
+    torch, demo, classifier_mod = env.torch, env.demo_model, env.classifier
+    digit_space, weights_file, prompt_digits = env.digit_space, env.weights_file, env.prompt_digits
 
     start = time.perf_counter()
     split = load_split()
