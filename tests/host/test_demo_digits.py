@@ -135,9 +135,19 @@ def test_latent2rgb_preview_shows_the_digit(loaded, judge):
     assert grey[1:7, 3:5].max() < 0.2 and grey[:, 0].min() > 0.8
 
 
-def test_template_graph_runs_in_process(tmp_path, judge):
+@pytest.fixture
+def output_dirs(tmp_path):
+    """SaveImage / PreviewImage write under tmp_path, never into the ComfyUI checkout."""
+    old = folder_paths.get_output_directory(), folder_paths.get_temp_directory()
     folder_paths.set_output_directory(str(tmp_path / "out"))
     folder_paths.set_temp_directory(str(tmp_path / "temp"))
+    yield tmp_path
+    folder_paths.set_output_directory(old[0])
+    folder_paths.set_temp_directory(old[1])
+
+
+def test_template_graph_runs_in_process(output_dirs, judge):
+    tmp_path = output_dirs
     workflow = json.loads(TEMPLATE.read_text())
     prompt = api_prompt(workflow, lambda t: CLASSES[t].INPUT_TYPES())
     assert prompt["1"]["class_type"] == "NestedDiffusionDemoModel"
