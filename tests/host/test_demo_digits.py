@@ -31,10 +31,12 @@ weights_file = pack_module("nodes.demo_digits.weights_file")
 TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_digits.json"
 CLASSES = {**nodes.NODE_CLASS_MAPPINGS, **NODES}
 
-# Measured with the shipped weights (see README, "Try it"): 5 x 20 nested, cfg 3, seeds below.
+# 5 x 20 nested, cfg 3, euler_ancestral, paper_faithful, seeds 1000 + digit, 20 images per digit.
+# Measured with the shipped weights on 0.3.64 and 0.33.0 (CPU): 200/200 final images and 200/200
+# first-outer-step images recognised. The bounds leave room for other devices' arithmetic only.
 PER_DIGIT = 20
-FINAL_BOUND = 0.80
-FIRST_OUTER_BOUND = 0.60
+FINAL_BOUND = 0.95
+FIRST_OUTER_BOUND = 0.90
 
 
 @pytest.fixture(scope="module")
