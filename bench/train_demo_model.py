@@ -168,7 +168,7 @@ def main():
     print(f"wrote {args.out_dir / 'unet.safetensors'} and classifier.safetensors "
           f"after {time.perf_counter() - start:.1f} s", flush=True)
     sampling_check(torch, demo, classifier, digit_space, args.out_dir / "unet.safetensors")
-    print(f"total {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"total {time.perf_counter() - start:.1f} s wall, {time.process_time():.1f} s CPU", flush=True)
 
 
 def sampling_check(torch, demo, classifier, digit_space, unet_path, per_digit=20, steps=20, cfg=3.0):
