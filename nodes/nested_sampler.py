@@ -64,8 +64,9 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
                                  keep_images=keep_images, progress=progress)
     ctx = executing_context()
     prompt_id = ctx.prompt_id if ctx is not None else ""
-    # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.
-    should_stop = None if leftover_noise else (lambda: STOPS.should_stop(prompt_id))
+    # A stop ends the prompt's nested work (stop_requests.py): this node stops after its first
+    # outer step at the latest; with leftover noise it hands on its state at its end level.
+    should_stop = lambda: STOPS.should_stop(prompt_id)  # noqa: E731
     STOPS.begin(prompt_id)
     finished = False
     try:
