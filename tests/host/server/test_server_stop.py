@@ -19,6 +19,18 @@ def long_prompt() -> dict:
     return prompt
 
 
+def stopper():
+    """An on_message hook that asks the prompt to stop at its first outer-step event, and the
+    list of the route's answers."""
+    answers = []
+
+    def stop_on_first_step(server, message):
+        if message.get("type") == EVENT and not answers:
+            answers.append(server.request("POST", ROUTE, {"prompt_id": message["data"]["prompt_id"]}))
+
+    return answers, stop_on_first_step
+
+
 def test_stop_route_rejects_bad_bodies_and_idle_stops(nested_none):
     assert nested_none.request("POST", ROUTE, {}) == (409, {"stopping": []})
     status, body = nested_none.request("POST", ROUTE, {"prompt_id": 7})
@@ -26,12 +38,7 @@ def test_stop_route_rejects_bad_bodies_and_idle_stops(nested_none):
 
 
 def test_stop_keeps_the_last_finished_image_and_the_next_prompt_runs_in_full(nested_none):
-    answers = []
-
-    def stop_on_first_step(server, message):
-        if message.get("type") == EVENT and not answers:
-            answers.append(server.request("POST", ROUTE, {"prompt_id": message["data"]["prompt_id"]}))
-
+    answers, stop_on_first_step = stopper()
     run = nested_none.run_prompt(long_prompt(), on_message=stop_on_first_step)
     assert answers and answers[0][0] == 200, answers
     assert run.status == "success", run.describe()
@@ -62,12 +69,7 @@ def chain_prompt() -> dict:
 
 
 def test_a_stop_in_the_first_node_of_a_chain_ends_the_prompts_nested_work(nested_none):
-    answers = []
-
-    def stop_on_first_step(server, message):
-        if message.get("type") == EVENT and not answers:
-            answers.append(server.request("POST", ROUTE, {"prompt_id": message["data"]["prompt_id"]}))
-
+    answers, stop_on_first_step = stopper()
     run = nested_none.run_prompt(chain_prompt(), on_message=stop_on_first_step)
     assert answers and answers[0][0] == 200, answers
     assert run.status == "success", run.describe()
