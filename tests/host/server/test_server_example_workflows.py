@@ -24,7 +24,7 @@ FRONTEND_ONLY = {"Note", "MarkdownNote"}
 SD15 = "v1-5-pruned-emaonly-fp16.safetensors"  # the file name ComfyUI's own SD 1.5 templates use
 EXPECTED = {
     "nested_ksampler_text_to_image": {"NestedKSampler"},
-    "Nested Diffusion - SamplerCustomAdvanced and CFGGuider": {"SamplerCustomAdvanced", "SamplerNestedDiffusion",
+    "Nested Diffusion - SamplerCustomAdvanced": {"SamplerCustomAdvanced", "SamplerNestedDiffusion",
                                                                "CFGGuider"},
     "nested_prompt_change_mid_run": {"NestedKSamplerAdvanced"},
     "Nested Diffusion - inpainting with a mask": {"NestedKSampler", "SetLatentNoiseMask", "LoadImage"},
