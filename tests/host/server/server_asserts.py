@@ -41,7 +41,9 @@ def assert_progress(run, node_id: str, total: int) -> None:
     outer-step events carry as ``planned``."""
     progress = run.progress_for(node_id)
     outer = [v for v, m in progress if m == total]
-    assert outer == sorted(outer) and set(outer) == set(range(1, total + 1)), progress
+    # The host's bar (its callback) ends at ``total``; newer hosts drop its updates that come
+    # within 0.1 s of the last one, so not every step need be there.
+    assert outer == sorted(outer) and outer[-1] == total and set(outer) <= set(range(1, total + 1)), progress
     events = run.outer_steps(node_id)
     planned = {e["planned"] for e in events}
     assert len(planned) == 1, events
