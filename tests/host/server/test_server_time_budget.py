@@ -33,9 +33,11 @@ def run_with_budget(server, max_seconds: float):
 
 
 def test_max_seconds_stops_within_one_outer_step_of_the_budget(nested_none):
-    # A budget shorter than any step: the first outer step always runs, and only it.
-    first = run_with_budget(nested_none, 0.001)
-    assert len(first) == 1
+    # A budget shorter than any step: the first outer step always runs, and only it. (Twice:
+    # the first run on a fresh server pays one-off costs that would overstate a step's time.)
+    for _ in range(2):
+        first = run_with_budget(nested_none, 0.001)
+        assert len(first) == 1
     one_step = first[0]["elapsed"]
     # A budget of about 3.5 steps (measured on this machine just now).
     budget = 3.5 * one_step
