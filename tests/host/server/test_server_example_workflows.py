@@ -55,13 +55,16 @@ def expected_values(info: dict) -> list[tuple[str, object, dict]]:
 
 
 def test_there_are_the_five_templates_each_with_its_nodes():
-    assert {p.stem for p in WORKFLOWS} == set(EXPECTED)
+    assert {p.stem for p in WORKFLOWS} >= set(EXPECTED)
     for path in WORKFLOWS:
         types = {n["type"] for n in json.loads(path.read_text())["nodes"]}
-        assert EXPECTED[path.stem] <= types, (path.name, types)
+        assert EXPECTED.get(path.stem, set()) <= types, (path.name, types)
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+SD15_TEMPLATES = [p for p in WORKFLOWS if p.stem in EXPECTED]
+
+
+@pytest.mark.parametrize("path", SD15_TEMPLATES, ids=lambda p: p.stem)
 def test_template_note_checkpoint_metadata_and_zoom(path: Path):
     workflow = json.loads(path.read_text())
     notes = [n for n in workflow["nodes"] if n["type"] == "Note"]
