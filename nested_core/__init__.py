@@ -4,6 +4,7 @@ No ComfyUI import anywhere in this package: ``sample_nested`` follows the k-diff
 convention, so the ComfyUI adapter in ``nodes/`` only wires host objects into it.
 """
 
+from .nfe import NfePlan, nfe_plan
 from .outer_step import FLOW, PATHS, VE, flow_posterior_split, outer_step, ve_ancestral_split
 from .sampler import ModelCallGate, inner_seed, outer_noise_source, sample_nested
 from .schedules import (
@@ -22,8 +23,8 @@ from .schedules import (
 
 __all__ = [
     "END_SIGMA_MIN", "END_ZERO", "FLOW", "INNER_ENDS", "PATHS", "VE",
-    "ModelCallGate",
+    "ModelCallGate", "NfePlan",
     "flow_posterior_split", "inner_from_full", "inner_from_range", "inner_seed", "nearest_timestep",
-    "outer_noise_source", "outer_step", "paper_inner_sigmas", "paper_outer_sigmas", "rounded_linspace",
+    "nfe_plan", "outer_noise_source", "outer_step", "paper_inner_sigmas", "paper_outer_sigmas", "rounded_linspace",
     "sample_nested", "stretch_for_denoise", "validate_outer_sigmas", "ve_ancestral_split",
 ]

@@ -14,6 +14,7 @@ from .nested_sampler import nested_sampler_object
 from .node_inputs import MAX_STEPS, check_choice, check_denoise, check_steps
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .stop_requests import RerunAfterStop
+from .time_budget import check_max_seconds, max_seconds_input
 
 CATEGORY = "sampling/nested_diffusion"
 OUTER_STEPS_TIP = ("Outer steps: each one runs a whole inner sampling run and yields a finished image, shown "
@@ -56,7 +57,7 @@ def _check_common(outer_steps, inner_steps, sampler_name, scheduler) -> None:
 
 
 def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps, positive, negative,
-               latent, sigmas, leftover_noise=False):
+               latent, sigmas, leftover_noise=False, max_seconds=0.0):
     """Sample with the nested KSAMPLER through ComfyUI's own sample_custom; returns (latent, images).
 
     The outer-step images are collected from the callback sample_custom's KSAMPLER calls once
@@ -68,7 +69,8 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
     else:
         noise = empty_noise(latent_image)
     images: list[torch.Tensor] = []
-    sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, leftover_noise=leftover_noise)
+    sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, leftover_noise=leftover_noise,
+                                    max_seconds=max_seconds)
     preview = latent_preview.prepare_callback(model, len(sigmas) - 1)
 
     def callback(step, x0, x, total_steps):
@@ -107,16 +109,17 @@ class NestedKSampler(_NestedKSamplerNode):
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                   "tooltip": "How much of the outer schedule to run, as in KSampler: below 1 "
                                              "keeps part of the input latent (img2img). Must be above 0."}),
-        }}
+        }, "optional": {"max_seconds": max_seconds_input()}}
 
     def sample(self, model, seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive, negative,
-               latent_image, denoise=1.0):
+               latent_image, denoise=1.0, max_seconds=0.0):
         _check_common(outer_steps, inner_steps, sampler_name, scheduler)
         check_denoise(denoise)
+        check_max_seconds(max_seconds)
         sigmas = outer_sigmas(model.get_model_object("model_sampling"), scheduler, outer_steps, denoise)
         return run_nested(model, seed=seed, add_noise=True, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
                           inner_steps=inner_steps, positive=positive, negative=negative, latent=latent_image,
-                          sigmas=sigmas)
+                          sigmas=sigmas, max_seconds=max_seconds)
 
 
 class NestedKSamplerAdvanced(_NestedKSamplerNode):
@@ -143,11 +146,13 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
             "return_with_leftover_noise": (["disable", "enable"], {
                 "tooltip": "enable: when stopping early, return the noisy outer state for a later node to "
                            "continue. disable: return the last outer step's finished image."}),
-        }}
+        }, "optional": {"max_seconds": max_seconds_input()}}
 
     def sample(self, model, add_noise, noise_seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive,
-               negative, latent_image, start_at_outer_step, end_at_outer_step, return_with_leftover_noise):
+               negative, latent_image, start_at_outer_step, end_at_outer_step, return_with_leftover_noise,
+               max_seconds=0.0):
         _check_common(outer_steps, inner_steps, sampler_name, scheduler)
+        check_max_seconds(max_seconds)
         end = min(end_at_outer_step, outer_steps)
         if not 0 <= start_at_outer_step < end:
             raise ValueError(f"start_at_outer_step must be less than end_at_outer_step and outer_steps; got "
@@ -160,4 +165,5 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
         sigmas = sigmas[start_at_outer_step:]
         return run_nested(model, seed=noise_seed, add_noise=add_noise == "enable", cfg=cfg, sampler_name=sampler_name,
                           scheduler=scheduler, inner_steps=inner_steps, positive=positive, negative=negative,
-                          latent=latent_image, sigmas=sigmas, leftover_noise=leftover)
+                          latent=latent_image, sigmas=sigmas, leftover_noise=leftover,
+                          max_seconds=max_seconds)

@@ -21,7 +21,9 @@ from .comfy_schedules import inner_schedule
 from .host_access import executing_context
 from .host_latents import packed_shapes
 from .outer_step_reporter import OuterStepReporter
+from .progress import CallProgress, planned_step_calls
 from .stop_requests import STOPS
+from .time_budget import TimeBudget
 
 
 def resolve_inner(inner_sampler: str, override=None):
@@ -58,26 +60,36 @@ def _with_inner_sigmas(extra_args: dict, schedule: torch.Tensor, _i: int) -> dic
 
 @torch.no_grad()
 def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, *,
-                            inner, inner_steps, inner_scheduler, eta, leftover_noise):
+                            inner, inner_steps, inner_scheduler, eta, leftover_noise, max_seconds):
     """The KSAMPLER sampler function; ``inner`` is the resolved inner SAMPLER."""
     patcher = model.inner_model.model_patcher
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")
     check_latent_channels(x, latent_format)
+    schedule_of = inner_schedule(model_sampling, inner_scheduler, inner_steps)
+    step_calls = planned_step_calls(sigmas, schedule_of, inner.sampler_function)
+    progress = CallProgress(sum(step_calls), disable)
     reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
-                                 packed_shapes=packed_shapes(patcher))
+                                 packed_shapes=packed_shapes(patcher), progress=progress)
+    budget = TimeBudget(max_seconds, step_calls)
+
+    def on_outer_step(d: dict) -> None:
+        reporter(d)
+        budget.outer_step_done(d["nfe"])
+
     ctx = executing_context()
     prompt_id = ctx.prompt_id if ctx is not None else ""
-    # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.
-    should_stop = None if leftover_noise else (lambda: STOPS.should_stop(prompt_id))
+    # A stop ends the prompt's nested work (stop_requests.py): this node stops after its first
+    # outer step at the latest; with leftover noise it hands on its state at its end level.
+    should_stop = lambda: STOPS.should_stop(prompt_id) or budget.exhausted  # noqa: E731
     stopped_at: list[int] = []
     STOPS.begin(prompt_id)
     try:
         return sample_nested(
-            model, x, sigmas, extra_args, reporter, disable,
+            progress.wrap(model), x, sigmas, extra_args, on_outer_step, disable,
             inner_sampler=inner.sampler_function,
             inner_options=inner.extra_options,
-            inner_sigmas=inner_schedule(model_sampling, inner_scheduler, inner_steps),
+            inner_sigmas=schedule_of,
             eta=eta,
             path=path_of(model_sampling),
             should_stop=should_stop,
@@ -87,13 +99,16 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
             on_stop=stopped_at.append,
         )
     finally:
+        progress.close()
         STOPS.end(prompt_id, stopped_early=bool(stopped_at))
 
 
 def nested_sampler_object(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
-                          inner_override=None, leftover_noise: bool = False) -> comfy.samplers.KSAMPLER:
+                          inner_override=None, leftover_noise: bool = False,
+                          max_seconds: float = 0.0) -> comfy.samplers.KSAMPLER:
     """The nested sampler as a SAMPLER for sample_custom / SamplerCustom(Advanced): pure
     configuration. The nodes check their inputs before calling this."""
     options = {"inner": resolve_inner(inner_sampler, inner_override), "inner_steps": int(inner_steps),
-               "inner_scheduler": inner_scheduler, "eta": float(eta), "leftover_noise": leftover_noise}
+               "inner_scheduler": inner_scheduler, "eta": float(eta), "leftover_noise": leftover_noise,
+               "max_seconds": float(max_seconds)}
     return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options=options)

@@ -8,6 +8,7 @@ outer step is the point of this pack, so in that case a latent2rgb preview is se
 from __future__ import annotations
 
 import inspect
+import time
 
 import comfy.utils
 import latent_preview
@@ -47,19 +48,28 @@ def fallback_previewer(latent_format, host_sends_previews: bool = True):
 class OuterStepReporter:
     """Called once per outer step with the k-diffusion callback dict of ``sample_nested``."""
 
-    def __init__(self, latent_format, total: int, host_callback=None, packed_shapes: list | None = None):
+    def __init__(self, latent_format, total: int, host_callback=None, packed_shapes: list | None = None,
+                 progress=None):
         self.total = total
         self.packed_shapes = packed_shapes
         self.host_callback = host_callback
+        self.started = time.monotonic()
         self.previewer = fallback_previewer(latent_format, host_sends_previews=host_callback is not None)
-        self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None else None
+        # With per-call progress (nodes/progress.py) the outer step's end is one more update of
+        # that bar; without it, a bar over outer steps carries the fallback previews.
+        self.progress = progress
+        self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None and progress is None else None
 
     def __call__(self, d: dict) -> None:
         if self.host_callback is not None:
             self.host_callback(d)
-        if self.pbar is not None:
+        preview = None
+        if self.previewer is not None:
             x0 = preview_stream(d["denoised"], self.packed_shapes)
             preview = self.previewer.decode_latent_to_preview_image("JPEG", x0)
+        if self.progress is not None:
+            self.progress.outer_step_done(preview)
+        elif self.pbar is not None:
             self.pbar.update_absolute(d["i"] + 1, self.total, preview)
         self._send_event(d)
 
@@ -76,5 +86,8 @@ class OuterStepReporter:
             "total": self.total,
             "nfe": int(d.get("nfe", 0)),
             "sigma": float(d["sigma"]),
+            "elapsed": round(time.monotonic() - self.started, 4),
         }
+        if self.progress is not None:
+            data["planned"] = self.progress.total
         server.send_sync(EVENT, data, client_id)

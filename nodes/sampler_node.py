@@ -6,6 +6,7 @@ from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
 from .nested_sampler import nested_sampler_object
 from .node_inputs import MAX_STEPS, check_choice, check_eta, check_steps
 from .stop_requests import RerunAfterStop
+from .time_budget import check_max_seconds, max_seconds_input
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
                      "euler_ancestral is closest to the paper's stochastic DDIM inner steps.")
@@ -42,13 +43,17 @@ class SamplerNestedDiffusion(RerunAfterStop):
                 "inner_sampler_override": ("SAMPLER", {
                     "tooltip": "Any configured sampler (e.g. from SamplerDPMPP_2M_SDE or SamplerEulerAncestral) "
                                "to use for the inner runs instead of inner_sampler."}),
+                "max_seconds": max_seconds_input(),
             },
         }
 
-    def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None):
+    def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None,
+                    max_seconds=0.0):
         check_steps("inner_steps", inner_steps)
         check_eta(eta)
+        check_max_seconds(max_seconds)
         check_choice("inner_scheduler", inner_scheduler, scheduler_names())
         if inner_sampler_override is None:
             check_choice("inner_sampler", inner_sampler, sampler_names())
-        return (nested_sampler_object(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override),)
+        return (nested_sampler_object(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override,
+                                      max_seconds=max_seconds),)

@@ -1,9 +1,8 @@
 """NFE (model call) accounting for a nested run, counted the way the paper counts it:
 a CFG cond/uncond pair is one function evaluation.
 
-A test helper: the pack itself cannot plan a run's NFE, since an arbitrary inner sampler's calls
-per step are unknown to it; the tests check that the callback's counted ``nfe`` matches this plan
-for samplers whose count is known."""
+The node layer plans a run with it (the progress bar's total and the time budget's pace), given
+the inner sampler's calls per step; the tests check the callback's counted ``nfe`` against it."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Callable, NamedTuple, Union
 
 import torch
 
-from nested_core import validate_outer_sigmas
+from .schedules import validate_outer_sigmas
 
 CallsPerRun = Union[int, Callable[[torch.Tensor], int]]
 
