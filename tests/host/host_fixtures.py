@@ -93,6 +93,16 @@ def captured_previews():
     return _progress_hook(lambda value, total, preview: (value, total, None if preview is None else preview[1]))
 
 
+def outer_step_previews(calls: list) -> list:
+    """The preview images of ``captured_previews`` calls, in order. They ride on whichever bar
+    carries them (the host's over outer steps, or the pack's over model calls), so only their
+    order is checked here: rising values, the last at its bar's end."""
+    shown = [(value, total, image) for value, total, image in calls if image is not None]
+    values = [value for value, _, _ in shown]
+    assert values == sorted(values) and (not shown or shown[-1][0] == shown[-1][1]), calls
+    return [image for _, _, image in shown]
+
+
 def nested_in_sampler_custom_advanced(model, positive, negative, latent: dict, outer=3, inner=2, seed=5):
     """The pack's SAMPLER in ComfyUI's SamplerCustomAdvanced with a CFGGuider: (output, denoised_output)."""
     from comfy_extras import nodes_custom_sampler as custom

@@ -20,7 +20,14 @@ import comfy.utils  # noqa: E402
 import latent_preview  # noqa: E402
 from comfy.cli_args import LatentPreviewMethod  # noqa: E402
 
-from host_fixtures import NODES, captured_previews, nested_in_sampler_custom_advanced, pack_module, preview_method  # noqa: E402
+from host_fixtures import (  # noqa: E402
+    NODES,
+    captured_previews,
+    nested_in_sampler_custom_advanced,
+    outer_step_previews,
+    pack_module,
+    preview_method,
+)
 from tiny_video_models import av_conditioning, build_tiny_av_model, empty_av_latent  # noqa: E402
 
 STOPS = pack_module("nodes.stop_requests").STOPS
@@ -71,10 +78,10 @@ def host_ksampler(latent):
 def test_one_video_preview_per_outer_step(method):
     with preview_method(method), captured_previews() as calls:
         out, _ = run_av_nested_ksampler()
-    previews = [(value, image) for value, _, image in calls if image is not None]
-    assert [value for value, _ in previews] == [1, 2, 3], calls
+    previews = outer_step_previews(calls)
+    assert len(previews) == OUTER, calls
     # The preview shows the video stream, as the host's preview of a packed latent does.
-    assert previews[-1][1].tobytes() == host_video_preview(streams(out["samples"])[0]).tobytes()
+    assert previews[-1].tobytes() == host_video_preview(streams(out["samples"])[0]).tobytes()
 
 
 def test_sampler_in_sampler_custom_advanced_gives_nested_outputs():
@@ -83,7 +90,7 @@ def test_sampler_in_sampler_custom_advanced_gives_nested_outputs():
                                                           empty_av_latent(), OUTER, INNER)
     for a, b in zip(streams(out["samples"]), streams(denoised["samples"])):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
-    assert [value for value, _, image in calls if image is not None] == [1, 2, 3]
+    assert len(outer_step_previews(calls)) == OUTER, calls
 
 
 def test_stop_and_keep_returns_the_last_finished_streams():
