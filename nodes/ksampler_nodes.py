@@ -20,7 +20,7 @@ OUTER_STEPS_TIP = ("Outer steps: each one runs a whole inner sampling run and yi
 SCHEDULER_TIP = ("Noise schedule of the outer steps, and of each inner run (restarted at the outer step's "
                  "level). paper_faithful is the reference code's grid.")
 OUTPUT_TOOLTIPS = ("The final latent.",
-                   "The image of every outer step, as one latent batch in outer order (batch x outer steps).")
+                   "The image of every outer step, as one latent batch in outer order (outer steps x batch).")
 
 
 MODEL_INPUT = ("MODEL", {"tooltip": "The model used for every inner run."})
