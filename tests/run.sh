@@ -62,7 +62,7 @@ header "[2/5] ruff check ."
 "$VENV/bin/ruff" --version
 "$VENV/bin/ruff" check .
 
-header "[3/5] node --check web/**/*.js; node --test tests/web"
+header "[3/5] node --check web/**/*.js; node --test tests/web/*.test.mjs"
 if command -v node >/dev/null 2>&1; then
     n_js=0
     if [ -d web ]; then
