@@ -17,6 +17,7 @@ import comfy.samplers
 from ..nested_core import sample_nested
 from .comfy_schedules import check_scheduler, inner_schedule, path_of
 from .outer_step_reporter import OuterStepReporter, executing_context
+from .progress import CallProgress, planned_calls
 from .stop_requests import STOPS
 
 
@@ -57,8 +58,10 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     latent_format = patcher.get_model_object("latent_format")
     check_latent_channels(x, latent_format)
     inner = resolve_inner(inner_sampler, inner_override)
+    schedule_of = inner_schedule(model_sampling, inner_scheduler, inner_steps)
+    progress = CallProgress(planned_calls(sigmas, schedule_of, inner.sampler_function), disable)
     reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
-                                 keep_images=keep_images)
+                                 keep_images=keep_images, progress=progress)
     ctx = executing_context()
     prompt_id = ctx.prompt_id if ctx is not None else ""
     # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.
@@ -67,10 +70,10 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     finished = False
     try:
         result = sample_nested(
-            model, x, sigmas, extra_args, reporter, disable,
+            progress.wrap(model), x, sigmas, extra_args, reporter, disable,
             inner_sampler=inner.sampler_function,
             inner_options=inner.extra_options,
-            inner_sigmas=inner_schedule(model_sampling, inner_scheduler, inner_steps),
+            inner_sigmas=schedule_of,
             eta=eta,
             path=path_of(model_sampling),
             should_stop=should_stop,
@@ -81,6 +84,7 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
         finished = True
         return result
     finally:
+        progress.close()
         STOPS.end(prompt_id, stopped_early=finished and reporter.steps_done < reporter.total)
 
 

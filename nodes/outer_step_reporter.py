@@ -44,13 +44,17 @@ def fallback_previewer(latent_format):
 class OuterStepReporter:
     """Called once per outer step with the k-diffusion callback dict of ``sample_nested``."""
 
-    def __init__(self, latent_format, total: int, host_callback=None, keep_images: list | None = None):
+    def __init__(self, latent_format, total: int, host_callback=None, keep_images: list | None = None,
+                 progress=None):
         self.total = total
         self.host_callback = host_callback
         self.keep_images = keep_images
         self.steps_done = 0
         self.previewer = fallback_previewer(latent_format)
-        self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None else None
+        # With per-call progress (nodes/progress.py) the outer step's end is one more update of
+        # that bar; without it, a bar over outer steps carries the fallback previews.
+        self.progress = progress
+        self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None and progress is None else None
 
     def __call__(self, d: dict) -> None:
         self.steps_done += 1
@@ -58,8 +62,12 @@ class OuterStepReporter:
             self.keep_images.append(d["denoised"].detach().to("cpu", copy=True))
         if self.host_callback is not None:
             self.host_callback(d)
-        if self.pbar is not None:
+        preview = None
+        if self.previewer is not None:
             preview = self.previewer.decode_latent_to_preview_image("JPEG", d["denoised"])
+        if self.progress is not None:
+            self.progress.outer_step_done(preview)
+        elif self.pbar is not None:
             self.pbar.update_absolute(d["i"] + 1, self.total, preview)
         self._send_event(d)
 
@@ -77,4 +85,6 @@ class OuterStepReporter:
             "nfe": int(d.get("nfe", 0)),
             "sigma": float(d["sigma"]),
         }
+        if self.progress is not None:
+            data["planned"] = self.progress.total
         server.send_sync(EVENT, data, client_id)

@@ -36,7 +36,23 @@ def assert_previews(run, node_id: str, count: int) -> None:
 
 
 def assert_progress(run, node_id: str, total: int) -> None:
+    """The host's bar over ``total`` outer steps, and the pack's bar over model calls: from the
+    first call (before the first outer step ends), monotone, up to the planned total that the
+    outer-step events carry as ``planned``."""
     progress = run.progress_for(node_id)
-    assert progress and {m for _, m in progress} == {total}, progress
-    values = [v for v, _ in progress]
-    assert values == sorted(values) and set(values) == set(range(1, total + 1)), progress
+    outer = [v for v, m in progress if m == total]
+    assert outer == sorted(outer) and set(outer) == set(range(1, total + 1)), progress
+    events = run.outer_steps(node_id)
+    planned = {e["planned"] for e in events}
+    assert len(planned) == 1, events
+    planned = planned.pop()
+    assert planned > total and planned >= events[-1]["nfe"], (planned, events)
+    calls = [v for v, m in progress if m == planned]
+    assert calls and calls == sorted(calls) and calls[-1] == events[-1]["nfe"], (planned, progress)
+    if events[-1]["step"] == events[-1]["total"]:
+        assert calls[-1] == planned, (planned, progress)
+    first_call = next(i for i, m in enumerate(run.messages) if m.get("type") == "progress"
+                      and m["data"].get("node") == node_id and m["data"]["max"] == planned)
+    first_event = next(i for i, m in enumerate(run.messages) if m.get("type") == EVENT
+                       and m["data"].get("node") == node_id)
+    assert first_call < first_event and run.messages[first_call]["data"]["value"] >= 1

@@ -1,0 +1,108 @@
+"""Progress of a nested run counted in model calls: ComfyUI's progress bar and a console bar.
+
+A nested run's first image arrives only after a whole inner run, so counting outer steps left
+the bar frozen for the first 1/N of the run. Here the bar's value is the model calls made so
+far and its total the planned calls; previews still come once per outer step, with the
+update at that step's end (per-call updates carry no image).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+import comfy.utils
+
+from ..nested_core import nfe_plan
+
+# Samplers with a second (or third) model call per step, except on the last step down to 0,
+# which they take as a plain Euler step. Keyed by k-diffusion function name without "sample_".
+_TWO_STAGE = {"heun", "dpm_2", "dpm_2_ancestral", "dpm_2_ancestral_RF", "dpmpp_2s_ancestral",
+              "dpmpp_2s_ancestral_RF", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde", "dpmpp_sde_gpu", "seeds_2",
+              "exp_heun_2_x0", "exp_heun_2_x0_sde"}
+_THREE_STAGE = {"seeds_3"}
+# Per-call updates closer together than this are not sent (0.3.x hosts do not throttle).
+MIN_UPDATE_INTERVAL_S = 0.1
+
+
+def _calls_per_run(sampler_function: Callable, dtype: torch.dtype) -> Callable[[torch.Tensor], int]:
+    name = getattr(sampler_function, "__name__", "").removeprefix("sample_")
+    stages = 2 if name in _TWO_STAGE else 3 if name in _THREE_STAGE else 1
+
+    def calls(schedule: torch.Tensor) -> int:
+        # Levels that coincide at the run's precision are merged by sample_nested.
+        cast = schedule.to(dtype)
+        steps = int((cast[1:] < cast[:-1]).sum())
+        return stages * steps - (stages - 1) if float(cast[-1]) == 0.0 else stages * steps
+
+    return calls
+
+
+def planned_calls(sigmas: torch.Tensor, inner_sigmas: Callable[[float], torch.Tensor],
+                  sampler_function: Callable) -> int:
+    """Model calls the nested run over ``sigmas`` will make (a CFG pair counts once). Exact for
+    ComfyUI's single-call and listed multi-call samplers; adaptive ones may use more."""
+    if sigmas.numel() < 2:  # sample_nested rejects it with the reason
+        return 0
+    closed = sigmas if float(sigmas[-1]) == 0.0 else torch.cat([sigmas, sigmas.new_zeros(1)])
+    plan = nfe_plan(closed, inner_sigmas, _calls_per_run(sampler_function, sigmas.dtype))
+    # A leftover-noise run ends before the appended level: count its own outer steps only.
+    return plan.ready_at[len(sigmas) - 2]
+
+
+class CallProgress:
+    """Advances ComfyUI's ProgressBar and a console bar on every model call of a nested run."""
+
+    def __init__(self, planned: int, disable: bool | None = None):
+        self.planned = max(int(planned), 1)
+        self.calls = 0
+        self._bar = comfy.utils.ProgressBar(self.planned)
+        show = comfy.utils.PROGRESS_BAR_ENABLED and not disable
+        self._console = tqdm(total=self.planned, disable=not show, unit="call", desc="nested")
+        self._last_sent = -1.0
+
+    @property
+    def total(self) -> int:
+        # An adaptive inner sampler may call the model more often than planned.
+        return max(self.planned, self.calls)
+
+    def wrap(self, model: Callable[..., torch.Tensor]) -> "_CountedForProgress":
+        return _CountedForProgress(model, self)
+
+    def after_call(self) -> None:
+        self.calls += 1
+        self._console.update(1)
+        now = time.monotonic()
+        if self._last_sent < 0 or now - self._last_sent >= MIN_UPDATE_INTERVAL_S:
+            self._send(None)
+
+    def outer_step_done(self, preview=None) -> None:
+        """The update at an outer step's end, carrying its preview image (if any)."""
+        self._send(preview)
+
+    def _send(self, preview) -> None:
+        self._last_sent = time.monotonic()
+        self._bar.update_absolute(self.calls, self.total, preview)
+
+    def close(self) -> None:
+        self._console.close()
+
+
+class _CountedForProgress:
+    """The model as the inner samplers see it: every call advances the progress; every other
+    attribute is the model's own (samplers read ``model.inner_model`` through it)."""
+
+    def __init__(self, model: Callable[..., torch.Tensor], progress: CallProgress):
+        self._model = model
+        self._progress = progress
+
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        out = self._model(*args, **kwargs)
+        self._progress.after_call()
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
