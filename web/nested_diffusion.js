@@ -16,6 +16,8 @@ const NESTED_SAMPLER = "SamplerNestedDiffusion";
 const PANEL = "nested_diffusion_panel";
 const PANEL_HEIGHT = 132;
 
+const typeOf = (node) => node?.comfyClass ?? node?.type;  // type is set only after nodeCreated
+
 const runs = new NestedRuns({
   createUrl: (blob) => URL.createObjectURL(blob),
   revokeUrl: (url) => URL.revokeObjectURL(url),
@@ -38,13 +40,13 @@ function nodeByExecutionId(id) {
 function sourceNode(node, inputName) {
   const slot = node.inputs?.findIndex((input) => input.name === inputName) ?? -1;
   let source = slot >= 0 ? node.getInputNode(slot) : null;
-  for (let hops = 0; source?.type === "Reroute" && hops < 32; hops++) source = source.getInputNode(0);
+  for (let hops = 0; typeOf(source) === "Reroute" && hops < 32; hops++) source = source.getInputNode(0);
   return source ?? null;
 }
 
 function runsNested(node) {
-  if (PACK_NODES.has(node?.type)) return true;
-  return CUSTOM_SAMPLING_NODES.has(node?.type) && sourceNode(node, "sampler")?.type === NESTED_SAMPLER;
+  if (PACK_NODES.has(typeOf(node))) return true;
+  return CUSTOM_SAMPLING_NODES.has(typeOf(node)) && typeOf(sourceNode(node, "sampler")) === NESTED_SAMPLER;
 }
 
 function widgetValue(node, name) {
@@ -54,9 +56,9 @@ function widgetValue(node, name) {
 // ---- cost before running --------------------------------------------------------------------
 
 function nodePlan(node) {
-  if (PACK_NODES.has(node.type)) {
+  if (PACK_NODES.has(typeOf(node))) {
     const outer = widgetValue(node, "outer_steps");
-    const range = node.type === "NestedKSamplerAdvanced"
+    const range = typeOf(node) === "NestedKSamplerAdvanced"
       ? { start: widgetValue(node, "start_at_outer_step"), end: widgetValue(node, "end_at_outer_step") }
       : {};
     const plan = plannedCalls({ outer, inner: widgetValue(node, "inner_steps"),
@@ -68,7 +70,7 @@ function nodePlan(node) {
   const nested = sourceNode(node, "sampler");
   const sigmas = sourceNode(node, "sigmas");
   const inner = widgetValue(nested, "inner_steps");
-  if (sigmas?.type !== "BasicScheduler") return nested ? `${inner} model calls per outer step` : "";
+  if (typeOf(sigmas) !== "BasicScheduler") return nested ? `${inner} model calls per outer step` : "";
   const outer = widgetValue(sigmas, "steps");
   const plan = plannedCalls({ outer, inner, sampler: widgetValue(nested, "inner_sampler"),
     scheduler: widgetValue(sigmas, "scheduler") });
@@ -153,16 +155,30 @@ function ensurePanel(node) {
     if (this.nestedDiffusionKey != null) runs.forget(this.nestedDiffusionKey);
     return removed?.apply(this, arguments);
   };
-  const changed = node.onWidgetChanged;
-  node.onWidgetChanged = function () {
-    const result = changed?.apply(this, arguments);
-    refreshCost(this);
-    return result;
-  };
+  watchWidgets(node, () => refreshCost(node));
   fitNode(node);
   refreshCost(node);
   render(node);
   return node.nestedDiffusionPanel;
+}
+
+/** Calls `onChange` after any widget of the node changes (by the user, or by a workflow load,
+ *  which sets the value and calls the widget's callback). */
+function watchWidgets(node, onChange) {
+  for (const widget of node.widgets ?? []) {
+    if (widget.name === PANEL || widget.nestedDiffusionWatched) continue;
+    const callback = widget.callback;
+    widget.callback = function () {
+      const result = callback?.apply(this, arguments);
+      onChange();
+      return result;
+    };
+    widget.nestedDiffusionWatched = true;
+  }
+}
+
+function refreshAllCosts() {
+  for (const node of app.graph?._nodes ?? []) if (node.nestedDiffusionPanel) refreshCost(node);
 }
 
 /** Grows the node to hold the panel (a workflow saved without it stores a smaller size). */
@@ -284,7 +300,9 @@ app.registerExtension({
     }
   },
   nodeCreated(node) {
-    if (PACK_NODES.has(node.comfyClass ?? node.type)) ensurePanel(node);
+    if (PACK_NODES.has(typeOf(node))) ensurePanel(node);
+    // The cost on a SamplerCustom panel comes from these two nodes' widgets.
+    if (typeOf(node) === NESTED_SAMPLER || typeOf(node) === "BasicScheduler") watchWidgets(node, refreshAllCosts);
   },
   loadedGraphNode(node) {
     if (!node.nestedDiffusionPanel && !runsNested(node)) return;
@@ -302,7 +320,7 @@ app.registerExtension({
       // promptId up to frontend 1.4x, jobId since; nodeId is the executing node's id.
       const key = detail?.nodeId;
       if (key == null) return;
-      const mayRunNested = !runs.run(key) && CUSTOM_SAMPLING_NODES.has(nodeByExecutionId(key)?.type);
+      const mayRunNested = !runs.run(key) && CUSTOM_SAMPLING_NODES.has(typeOf(nodeByExecutionId(key)));
       runs.preview(key, detail.promptId ?? detail.jobId, detail.blob, mayRunNested);
     });
     api.addEventListener("progress", ({ detail }) => {
