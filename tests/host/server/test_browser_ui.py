@@ -227,17 +227,28 @@ def test_templates_show_thumbnails_and_titles(session):
     names = session.server.get_json("/api/workflow_templates").get(PACK_MODULE, [])
     assert names, "the pack serves no templates"
     session.js("(async () => { await app.extensionManager.command.execute('Comfy.BrowseTemplates'); return true; })()")
-    cards = session.wait(f"""(() => {{
-      const imgs = [...document.querySelectorAll('img')].filter((i) => i.src.includes('/{PACK_MODULE}/'));
-      if (imgs.length < {len(names)} || imgs.some((i) => !i.complete)) return null;
-      return imgs.map((i) => ({{ src: decodeURIComponent(i.src), w: i.naturalWidth,
-        text: (i.closest('[data-testid], .p-card, .template-card, div.flex-col') ?? i.parentElement).innerText }}));
+    # The pack's own category in the dialog's side list, clicked as a user would.
+    entry = session.wait(f"""(() => {{
+      const li = [...document.querySelectorAll('[role=dialog] li')].find((e) => e.textContent.trim() === '{PACK_MODULE}');
+      if (!li) return null;
+      li.scrollIntoView();
+      const r = li.getBoundingClientRect(); return {{ x: r.x + r.width / 2, y: r.y + r.height / 2 }};
+    }})()""", "the pack's category in the template dialog", timeout=60)
+    session.run(session.page.click(entry["x"], entry["y"]))
+    # The cards are up when every template's title is in the dialog; a thumbnail that fails to
+    # load is replaced by a placeholder (its img loses its src), so count the loaded ones.
+    titles = json.dumps(names)
+    state = session.wait(f"""(() => {{
+      const dialog = document.querySelector('[role=dialog]');
+      const text = dialog?.innerText ?? '';
+      if (!{titles}.every((n) => text.includes(n))) return null;
+      const loaded = [...dialog.querySelectorAll('img')]
+        .filter((i) => i.src.includes('/workflow_templates/{PACK_MODULE}/') && i.complete && i.naturalWidth > 0)
+        .map((i) => decodeURIComponent(i.src));
+      return loaded.length >= {len(names)} || performance.now() > window.__ndCardsSince + 15000
+        ? {{ loaded }} : (window.__ndCardsSince ??= performance.now(), null);
     }})()""", "the pack's template cards", timeout=60)
     session.shot("07_templates")
-    page_text = session.js("document.body.innerText")
     for name in names:
-        card = next((c for c in cards if f"/{name}." in c["src"]), None)
-        assert card is not None, f"no card image for template {name!r}"
-        assert card["w"] > 0, f"the thumbnail of {name!r} did not load: {card['src']}"
-        assert name in page_text, f"template title {name!r} is not shown"
+        assert any(f"/{name}." in src for src in state["loaded"]), f"the thumbnail of template {name!r} is not shown"
     print(f"templates shown with thumbnails: {names}")
