@@ -100,6 +100,10 @@ class Page:
     def _event(self, method: str, params: dict) -> None:
         if method == "Runtime.consoleAPICalled":
             text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+            # Where it was logged from, so that an error can be traced to the file that logged it.
+            frames = params.get("stackTrace", {}).get("callFrames", [])
+            text += "".join(f"\n    at {f.get('functionName') or '?'} ({f.get('url')}:{f.get('lineNumber')})"
+                            for f in frames[:8])
             self.console.append({"level": params.get("type"), "text": text, "source": "console"})
         elif method == "Log.entryAdded":
             entry = params.get("entry", {})

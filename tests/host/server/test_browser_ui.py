@@ -176,8 +176,9 @@ def test_a_full_run_fills_the_strip_step_by_step(session):
     first_step_t = steps[0]["t"]
     early = [p for p in record["progress"]
              if p["node"] == str(SAMPLER_ID) and p["t"] < first_step_t and 0 < p["value"] < p["max"]]
+    shown = [p["p"] for p in record["nodeProgress"] if p["t"] < first_step_t]
     print(f"progress updates before the first outer step: {[(p['value'], p['max']) for p in early]}; "
-          f"node.progress samples before it: {[round(p['p'], 3) for p in record['nodeProgress'] if p['t'] < first_step_t][:12]}")
+          f"node.progress before it: {len(shown)} samples, max {max(shown, default=None)}")
     assert early, f"no progress update before the first outer step ended: {record['progress'][:8]}"
     assert steps[-1]["planned"] == outer * inner
 
@@ -229,10 +230,13 @@ def test_templates_show_thumbnails_and_titles(session):
     session.js("(async () => { await app.extensionManager.command.execute('Comfy.BrowseTemplates'); return true; })()")
     # The pack's own category in the dialog's side list, clicked as a user would.
     entry = session.wait(f"""(() => {{
-      const li = [...document.querySelectorAll('[role=dialog] li')].find((e) => e.textContent.trim() === '{PACK_MODULE}');
-      if (!li) return null;
-      li.scrollIntoView();
-      const r = li.getBoundingClientRect(); return {{ x: r.x + r.width / 2, y: r.y + r.height / 2 }};
+      // 1.27.10 lists categories as <li>, 1.49.6 as buttons around a <span>.
+      const label = [...document.querySelectorAll('[role=dialog] *')]
+        .find((e) => e.children.length === 0 && e.textContent.trim() === '{PACK_MODULE}');
+      const item = label?.closest('li, button, a, [role=button], [role=option], [role=menuitem]') ?? label;
+      if (!item) return null;
+      item.scrollIntoView({{ block: 'center' }});
+      const r = item.getBoundingClientRect(); return {{ x: r.x + r.width / 2, y: r.y + r.height / 2 }};
     }})()""", "the pack's category in the template dialog", timeout=60)
     session.run(session.page.click(entry["x"], entry["y"]))
     # The cards are up when every template's title is in the dialog; a thumbnail that fails to
