@@ -32,10 +32,12 @@ LOAD_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 180
 
 
+def node(class_type, **inputs):
+    return {"class_type": class_type, "inputs": inputs}
+
+
 def graph(outer: int, inner: int, size: int = 256) -> dict:
     """API-format prompt: tiny model -> NestedKSampler -> SaveLatent."""
-    def node(class_type, **inputs):
-        return {"class_type": class_type, "inputs": inputs}
     return {
         "1": node("NestedTestTinyModel", kind="eps", seed=0),
         "2": node("NestedTestConditioning", seed=1, zero=False),
@@ -47,6 +49,23 @@ def graph(outer: int, inner: int, size: int = 256) -> dict:
         "6": node("SaveLatent", samples=[str(SAMPLER_ID), 0],
                   filename_prefix=f"nd_browser/{uuid.uuid4().hex[:10]}"),
     }
+
+
+CUSTOM_ID = 9
+
+
+def custom_graph(outer: int, inner: int, nested: bool = True) -> dict:
+    """SamplerCustomAdvanced with SamplerNestedDiffusion (or a plain KSamplerSelect) and CFGGuider."""
+    prompt = {k: v for k, v in graph(outer, inner).items() if k in ("1", "2", "3", "4")}
+    prompt["5"] = node("RandomNoise", noise_seed=11)
+    prompt["6"] = node("CFGGuider", model=["1", 0], positive=["2", 0], negative=["3", 0], cfg=3.0)
+    prompt["7"] = (node("SamplerNestedDiffusion", inner_sampler="euler", inner_steps=inner, inner_scheduler="simple",
+                        eta=0.0) if nested else node("KSamplerSelect", sampler_name="euler"))
+    prompt["8"] = node("BasicScheduler", model=["1", 0], scheduler="simple", steps=outer, denoise=1.0)
+    prompt[str(CUSTOM_ID)] = node("SamplerCustomAdvanced", noise=["5", 0], guider=["6", 0], sampler=["7", 0],
+                                  sigmas=["8", 0], latent_image=["4", 0])
+    prompt["10"] = node("SaveLatent", samples=[str(CUSTOM_ID), 0], filename_prefix=f"nd_browser/{uuid.uuid4().hex[:10]}")
+    return prompt
 
 
 # Records what the page receives, with the page's clock, to order progress against outer steps.
@@ -66,7 +85,7 @@ RECORDER = """(async () => {
   return true;
 })()""" % {"id": SAMPLER_ID}
 
-PANEL_STATE = """(() => {
+PANEL_STATE_OF = """(() => {
   const node = app.graph.getNodeById(%(id)d);
   const panel = node?.nestedDiffusionPanel;
   if (!panel) return null;
@@ -81,7 +100,8 @@ PANEL_STATE = """(() => {
     visible: panel.strip.isConnected && panel.strip.getClientRects().length > 0,
     button: { x: box.x + box.width / 2, y: box.y + box.height / 2 },
   };
-})()""" % {"id": SAMPLER_ID}
+})()"""
+PANEL_STATE = PANEL_STATE_OF % {"id": SAMPLER_ID}
 
 
 class Session:
@@ -103,9 +123,9 @@ class Session:
     def panel(self) -> dict:
         return self.js(PANEL_STATE)
 
-    def load(self, prompt: dict) -> None:
+    def load(self, prompt: dict, center: int = SAMPLER_ID) -> None:
         self.js(f"(async () => {{ await app.loadApiJson({json.dumps(prompt)}, 'nested_browser_test'); "
-                f"const n = app.graph.getNodeById({SAMPLER_ID}); app.canvas.centerOnNode?.(n); "
+                f"const n = app.graph.getNodeById({center}); app.canvas.centerOnNode?.(n); "
                 "app.graph.setDirtyCanvas(true, true); return true; })()")
 
     def queue(self) -> None:
@@ -224,6 +244,23 @@ def test_stop_and_keep_ends_the_run_with_the_image_saved(session):
     assert not ours, f"errors or warnings from the pack during the runs: {ours}"
 
 
+def test_sampler_custom_advanced_gets_the_strip_only_with_a_nested_sampler(session):
+    outer, inner = 3, 2
+    custom_state = PANEL_STATE_OF % {"id": CUSTOM_ID}
+    session.load(custom_graph(outer, inner, nested=False), center=CUSTOM_ID)
+    assert session.js(custom_state) is None, "a plain SamplerCustomAdvanced must stay untouched"
+    session.load(custom_graph(outer, inner), center=CUSTOM_ID)
+    state = session.wait(f"(() => {{ const s = {custom_state}; return s?.cost ? s : null; }})()", "the cost line")
+    assert state["cost"] == f"planned: {outer} x {inner} → {outer * inner} model calls"
+    session.queue()
+    done = session.wait(f"(() => {{ const s = {custom_state}; return s?.status.startsWith('done') ? s : null; }})()",
+                        "the custom-sampling run to finish")
+    session.shot("07_custom_advanced")
+    assert done["status"] == f"done {outer}/{outer}"
+    assert done["thumbs"] == outer and done["loaded"] == outer, done
+    print(f"SamplerCustomAdvanced: status {done['status']!r}, thumbnails {done['thumbs']}, cost {done['cost']!r}")
+
+
 def test_templates_show_thumbnails_and_titles(session):
     names = session.server.get_json("/api/workflow_templates").get(PACK_MODULE, [])
     assert names, "the pack serves no templates"
@@ -252,7 +289,7 @@ def test_templates_show_thumbnails_and_titles(session):
       return loaded.length >= {len(names)} || performance.now() > window.__ndCardsSince + 15000
         ? {{ loaded }} : (window.__ndCardsSince ??= performance.now(), null);
     }})()""", "the pack's template cards", timeout=60)
-    session.shot("07_templates")
+    session.shot("08_templates")
     for name in names:
         assert any(f"/{name}." in src for src in state["loaded"]), f"the thumbnail of template {name!r} is not shown"
     print(f"templates shown with thumbnails: {names}")
