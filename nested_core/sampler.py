@@ -152,9 +152,11 @@ def sample_nested(
             ``x = (1-sigma)*x0 + sigma*eps`` (SD3, Flux).
         noise_sampler: ``noise_sampler(sigma, sigma_next)`` gives standard normal noise for
             eta > 0 steps; defaults to a CPU generator seeded from ``extra_args['seed']``.
-        should_stop: polled before every inner model call once an outer image exists; when it
-            returns True the run ends with the last completed outer step's image. The first
-            outer step always completes, so a viable image is always returned.
+        should_stop: polled before every inner model call once an outer image exists, and after
+            every outer step; when it returns True the run ends with the last completed outer
+            step's image (with ``leftover_noise``: with its outer state moved to ``sigmas[-1]``
+            by one deterministic outer step toward that image). The first outer step always
+            completes, so a viable image is always returned.
         before_model_call: called before every inner model call (ComfyUI's interrupt check).
         inner_extra_args: ``f(extra_args_copy, inner_sigmas, i)`` may adjust each inner run's
             extra_args (the ComfyUI adapter sets ``transformer_options['sample_sigmas']``).
@@ -190,7 +192,7 @@ def sample_nested(
             y = inner_sampler(counted, x.clone(), schedule, extra_args=run_args, callback=None,
                               disable=True, **inner_options)
         except _StopRequested:
-            return image
+            return _stopped_result(path, x, image, sigma, outer[-1], leftover_noise)
         step_image = y * reference_x0_scale(path, float(schedule[-1]))
         if not bool(torch.isfinite(step_image).all()):
             raise RuntimeError(f"the model produced NaN or inf during the inner run of outer step {i} "
@@ -201,6 +203,17 @@ def sample_nested(
                       "denoised": image, "nfe": counted.calls})
         noise = noise_sampler(sigma, sigma_next) if (eta > 0 and sigma_next > 0) else None
         x = outer_step(path, x, image, sigma, sigma_next, eta, noise).to(dtype=image.dtype)
-        if should_stop is not None and sigma_next > 0 and should_stop():
-            return image
+        if should_stop is not None and sigma_next > outer[-1] and should_stop():
+            return _stopped_result(path, x, image, sigma_next, outer[-1], leftover_noise)
     return x
+
+
+def _stopped_result(path: str, x: torch.Tensor, image: torch.Tensor, sigma: float, end: float,
+                    leftover_noise: bool) -> torch.Tensor:
+    """What a stopped run returns: its last finished image; or, for a run that hands leftover
+    noise on, its outer state ``x`` (at ``sigma``) moved to the run's end level by one
+    deterministic outer step toward that image, with no model call, so that the next run of the
+    chain continues from the level it expects."""
+    if not leftover_noise:
+        return image
+    return outer_step(path, x, image, sigma, end, 0.0, None).to(dtype=image.dtype)

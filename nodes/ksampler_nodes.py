@@ -12,6 +12,7 @@ from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, schedu
 from .nested_sampler import check_latent_channels, nested_ksampler
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .stop_requests import RerunAfterStop
+from .time_budget import max_seconds_input
 
 CATEGORY = "sampling/nested_diffusion"
 MAX_STEPS = 10000
@@ -52,7 +53,7 @@ def _check_steps(name: str, value: int) -> None:
 
 
 def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps, positive, negative,
-               latent, sigmas, leftover_noise=False):
+               latent, sigmas, leftover_noise=False, max_seconds=0.0):
     """Sample with the nested KSAMPLER through ComfyUI's own sample_custom; returns (latent, images)."""
     latent_image = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
     check_latent_channels(latent_image, model.get_model_object("latent_format"))
@@ -62,7 +63,7 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
         noise = torch.zeros(latent_image.size(), dtype=latent_image.dtype, layout=latent_image.layout, device="cpu")
     images: list[torch.Tensor] = []
     sampler = nested_ksampler(sampler_name, inner_steps, scheduler, 0.0, keep_images=images,
-                              leftover_noise=leftover_noise)
+                              leftover_noise=leftover_noise, max_seconds=max_seconds)
     callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
     samples = comfy.sample.sample_custom(
         model, noise, cfg, sampler, sigmas, positive, negative, latent_image,
@@ -98,17 +99,17 @@ class NestedKSampler(_NestedKSamplerNode):
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                   "tooltip": "How much of the outer schedule to run, as in KSampler: below 1 "
                                              "keeps part of the input latent (img2img). Must be above 0."}),
-        }}
+        }, "optional": {"max_seconds": max_seconds_input()}}
 
     def sample(self, model, seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive, negative,
-               latent_image, denoise=1.0):
+               latent_image, denoise=1.0, max_seconds=0.0):
         _check_steps("outer_steps", outer_steps)
         _check_steps("inner_steps", inner_steps)
         if not 0.0 < denoise <= 1.0:
             raise ValueError(f"denoise must be in (0, 1], got {denoise!r}")
         sigmas = outer_sigmas(model.get_model_object("model_sampling"), scheduler, outer_steps, denoise)
         return run_nested(model, seed, True, cfg, sampler_name, scheduler, inner_steps, positive, negative,
-                          latent_image, sigmas)
+                          latent_image, sigmas, max_seconds=max_seconds)
 
 
 class NestedKSamplerAdvanced(_NestedKSamplerNode):
@@ -135,10 +136,11 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
             "return_with_leftover_noise": (["disable", "enable"], {
                 "tooltip": "enable: when stopping early, return the noisy outer state for a later node to "
                            "continue. disable: return the last outer step's finished image."}),
-        }}
+        }, "optional": {"max_seconds": max_seconds_input()}}
 
     def sample(self, model, add_noise, noise_seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive,
-               negative, latent_image, start_at_outer_step, end_at_outer_step, return_with_leftover_noise):
+               negative, latent_image, start_at_outer_step, end_at_outer_step, return_with_leftover_noise,
+               max_seconds=0.0):
         _check_steps("outer_steps", outer_steps)
         _check_steps("inner_steps", inner_steps)
         end = min(end_at_outer_step, outer_steps)
@@ -152,4 +154,4 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
             sigmas[-1] = 0.0
         sigmas = sigmas[start_at_outer_step:]
         return run_nested(model, noise_seed, add_noise == "enable", cfg, sampler_name, scheduler, inner_steps,
-                          positive, negative, latent_image, sigmas, leftover_noise=leftover)
+                          positive, negative, latent_image, sigmas, leftover_noise=leftover, max_seconds=max_seconds)

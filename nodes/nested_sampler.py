@@ -17,8 +17,9 @@ import comfy.samplers
 from ..nested_core import sample_nested
 from .comfy_schedules import check_scheduler, inner_schedule, path_of
 from .outer_step_reporter import OuterStepReporter, executing_context
-from .progress import CallProgress, planned_calls
+from .progress import CallProgress, planned_step_calls
 from .stop_requests import STOPS
+from .time_budget import TimeBudget, check_max_seconds
 
 
 def resolve_inner(inner_sampler: str, override=None):
@@ -52,25 +53,33 @@ def _with_inner_sigmas(extra_args: dict, schedule: torch.Tensor, _i: int) -> dic
 @torch.no_grad()
 def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, *,
                             inner_sampler="euler_ancestral", inner_steps=4, inner_scheduler="paper_faithful",
-                            eta=0.0, inner_override=None, keep_images=None, leftover_noise=False):
+                            eta=0.0, inner_override=None, keep_images=None, leftover_noise=False,
+                            max_seconds=0.0):
     patcher = model.inner_model.model_patcher
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")
     check_latent_channels(x, latent_format)
     inner = resolve_inner(inner_sampler, inner_override)
     schedule_of = inner_schedule(model_sampling, inner_scheduler, inner_steps)
-    progress = CallProgress(planned_calls(sigmas, schedule_of, inner.sampler_function), disable)
+    step_calls = planned_step_calls(sigmas, schedule_of, inner.sampler_function)
+    progress = CallProgress(sum(step_calls), disable)
     reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
                                  keep_images=keep_images, progress=progress)
+    budget = TimeBudget(max_seconds, step_calls)
+
+    def on_outer_step(d: dict) -> None:
+        reporter(d)
+        budget.outer_step_done(d["nfe"])
     ctx = executing_context()
     prompt_id = ctx.prompt_id if ctx is not None else ""
-    # A run that hands leftover noise on cannot stop early: its output must be at its end sigma.
-    should_stop = None if leftover_noise else (lambda: STOPS.should_stop(prompt_id))
+    # A stop ends the prompt's nested work (stop_requests.py): this node stops after its first
+    # outer step at the latest; with leftover noise it hands on its state at its end level.
+    should_stop = lambda: STOPS.should_stop(prompt_id) or budget.exhausted  # noqa: E731
     STOPS.begin(prompt_id)
     finished = False
     try:
         result = sample_nested(
-            progress.wrap(model), x, sigmas, extra_args, reporter, disable,
+            progress.wrap(model), x, sigmas, extra_args, on_outer_step, disable,
             inner_sampler=inner.sampler_function,
             inner_options=inner.extra_options,
             inner_sigmas=schedule_of,
@@ -90,7 +99,7 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
 
 def nested_ksampler(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
                     inner_override=None, keep_images: list | None = None,
-                    leftover_noise: bool = False) -> comfy.samplers.KSAMPLER:
+                    leftover_noise: bool = False, max_seconds: float = 0.0) -> comfy.samplers.KSAMPLER:
     """A SAMPLER for SamplerCustom(Advanced); validates its settings before any sampling starts."""
     if int(inner_steps) != inner_steps or inner_steps < 1:
         raise ValueError(f"inner_steps must be a whole number >= 1, got {inner_steps!r}")
@@ -98,7 +107,8 @@ def nested_ksampler(inner_sampler: str, inner_steps: int, inner_scheduler: str, 
         raise ValueError(f"eta must be in [0, 1], got {eta!r}")
     resolve_inner(inner_sampler, inner_override)
     check_scheduler(inner_scheduler, "inner_scheduler")
+    check_max_seconds(max_seconds)
     options = {"inner_sampler": inner_sampler, "inner_steps": int(inner_steps), "inner_scheduler": inner_scheduler,
                "eta": float(eta), "inner_override": inner_override, "keep_images": keep_images,
-               "leftover_noise": leftover_noise}
+               "leftover_noise": leftover_noise, "max_seconds": float(max_seconds)}
     return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options=options)

@@ -8,6 +8,7 @@ outer step is the point of this pack, so in that case a latent2rgb preview is se
 from __future__ import annotations
 
 import sys
+import time
 
 import comfy.utils
 import latent_preview
@@ -50,6 +51,7 @@ class OuterStepReporter:
         self.host_callback = host_callback
         self.keep_images = keep_images
         self.steps_done = 0
+        self.started = time.monotonic()
         self.previewer = fallback_previewer(latent_format)
         # With per-call progress (nodes/progress.py) the outer step's end is one more update of
         # that bar; without it, a bar over outer steps carries the fallback previews.
@@ -84,6 +86,7 @@ class OuterStepReporter:
             "total": self.total,
             "nfe": int(d.get("nfe", 0)),
             "sigma": float(d["sigma"]),
+            "elapsed": round(time.monotonic() - self.started, 4),
         }
         if self.progress is not None:
             data["planned"] = self.progress.total

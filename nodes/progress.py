@@ -41,16 +41,18 @@ def _calls_per_run(sampler_function: Callable, dtype: torch.dtype) -> Callable[[
     return calls
 
 
-def planned_calls(sigmas: torch.Tensor, inner_sigmas: Callable[[float], torch.Tensor],
-                  sampler_function: Callable) -> int:
-    """Model calls the nested run over ``sigmas`` will make (a CFG pair counts once). Exact for
-    ComfyUI's single-call and listed multi-call samplers; adaptive ones may use more."""
+def planned_step_calls(sigmas: torch.Tensor, inner_sigmas: Callable[[float], torch.Tensor],
+                       sampler_function: Callable) -> list[int]:
+    """Model calls each outer step of the nested run over ``sigmas`` will make (a CFG pair
+    counts once). Exact for ComfyUI's single-call and listed multi-call samplers; adaptive
+    ones may use more."""
     if sigmas.numel() < 2:  # sample_nested rejects it with the reason
-        return 0
+        return []
     closed = sigmas if float(sigmas[-1]) == 0.0 else torch.cat([sigmas, sigmas.new_zeros(1)])
-    plan = nfe_plan(closed, inner_sigmas, _calls_per_run(sampler_function, sigmas.dtype))
+    ready = nfe_plan(closed, inner_sigmas, _calls_per_run(sampler_function, sigmas.dtype)).ready_at
     # A leftover-noise run ends before the appended level: count its own outer steps only.
-    return plan.ready_at[len(sigmas) - 2]
+    ready = ready[:len(sigmas) - 1]
+    return [b - a for a, b in zip([0] + ready, ready)]
 
 
 class CallProgress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
 from .nested_sampler import nested_ksampler
 from .stop_requests import RerunAfterStop
+from .time_budget import max_seconds_input
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
                      "euler_ancestral is closest to the paper's stochastic DDIM inner steps.")
@@ -40,8 +41,11 @@ class SamplerNestedDiffusion(RerunAfterStop):
                 "inner_sampler_override": ("SAMPLER", {
                     "tooltip": "Any configured sampler (e.g. from SamplerDPMPP_2M_SDE or SamplerEulerAncestral) "
                                "to use for the inner runs instead of inner_sampler."}),
+                "max_seconds": max_seconds_input(),
             },
         }
 
-    def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None):
-        return (nested_ksampler(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override),)
+    def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None,
+                    max_seconds=0.0):
+        return (nested_ksampler(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override,
+                                max_seconds=max_seconds),)

@@ -1,21 +1,33 @@
 """Graceful stop: end a running nested sampler with its last finished outer-step image.
 
-A stop request marks the prompts whose nested sampler is running at that moment; the sampler
+A stop request marks the prompt whose nested sampler is running at that moment; the sampler
 polls it between model calls and returns the last completed outer image, so the rest of the
-graph (VAE decode, save) runs on it. Requests die with the sampler run they were meant for,
-so nothing carries over into the next prompt.
+graph (VAE decode, save) runs on it.
+
+The chain rule: a stop ends the prompt's nested work, not only the running node. The mark stays
+on the prompt after that node ends, so each later nested node of the same prompt runs its
+first outer step (a viable image always exists) and then stops. A node that hands leftover
+noise on stops the same way and hands on its outer state moved to its end level (see
+``nested_core.sampler``), so the next node continues from the level it expects.
+
+ComfyUI gives every queued prompt a new id, so a mark can never reach the next prompt; the
+marks of the last ``REMEMBERED_PROMPTS`` stopped prompts are kept and older ones dropped. A run
+without a prompt id (called outside the executor) has its request end with the run.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+
+REMEMBERED_PROMPTS = 32
 
 
 class StopRequests:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: dict[str, int] = {}
-        self._requested: set[str] = set()
+        self._requested: OrderedDict[str, None] = OrderedDict()
         self._stops = 0
 
     @property
@@ -35,7 +47,8 @@ class StopRequests:
                 self._running[prompt_id] = left
             else:
                 self._running.pop(prompt_id, None)
-            self._requested.discard(prompt_id)
+            if not prompt_id:
+                self._requested.pop(prompt_id, None)
             if stopped_early:
                 self._stops += 1
 
@@ -44,11 +57,20 @@ class StopRequests:
         Returns the prompt ids that will stop; empty when none of them is running."""
         with self._lock:
             targets = [p for p in self._running if prompt_id is None or p == prompt_id]
-            self._requested.update(targets)
+            for target in targets:
+                self._requested[target] = None
+                self._requested.move_to_end(target)
+            while len(self._requested) > REMEMBERED_PROMPTS:
+                self._requested.popitem(last=False)
             return targets
 
     def should_stop(self, prompt_id: str) -> bool:
         return prompt_id in self._requested
+
+    @property
+    def remembered(self) -> int:
+        """How many stopped prompts are remembered (bounded by REMEMBERED_PROMPTS)."""
+        return len(self._requested)
 
 
 STOPS = StopRequests()

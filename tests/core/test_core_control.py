@@ -113,3 +113,44 @@ def test_nfe_plan_matches_the_counted_calls(kind, end):
     assert plan.ready_at == [e["nfe"] for e in events]
     per_run = INNER_STEPS if kind == "euler" else (2 * INNER_STEPS - (1 if end == "zero" else 0))
     assert plan.ready_at == [per_run * (k + 1) for k in range(OUTER_STEPS)]
+
+
+
+@pytest.mark.parametrize("stop_step", [1, 2])
+def test_a_stopped_leftover_run_hands_on_its_state_at_its_end_level(stop_step):
+    """Stopped during outer step ``stop_step`` of a leftover-noise run ending at OUTER[4], the
+    run returns its state at OUTER[stop_step] moved to OUTER[4] by one deterministic outer
+    step toward the last image, with no further model call."""
+    end = 4
+
+    def run(model, should_stop=None):
+        events = []
+        out = sample_nested(model, _start(), OUTER[:end + 1], callback=events.append, inner_sampler=sample_euler,
+                            inner_sigmas=lambda s: paper_inner_sigmas(TABLE, s, INNER_STEPS),
+                            should_stop=should_stop, leftover_noise=True)
+        return out, events
+
+    model = CountedModel()
+    flip_at = stop_step * INNER_STEPS + 1  # one call into outer step stop_step's inner run
+    out, events = run(model, lambda: model.calls >= flip_at)
+    assert [e["i"] for e in events] == list(range(stop_step))
+    assert model.calls == flip_at
+    image = events[-1]["denoised"]
+    _, full = run(CountedModel())
+    x_at_stop = full[stop_step]["x"]  # the state the abandoned outer step started from
+    sigma, sigma_end = float(OUTER[stop_step]), float(OUTER[end])
+    torch.testing.assert_close(out, image + (x_at_stop - image) * (sigma_end / sigma), rtol=1e-12, atol=1e-12)
+    # The noisy state at sigma_end, not the image: a later run continues from that level.
+    assert (out - image).abs().max() > 0.1 * sigma_end
+
+
+def test_a_leftover_run_stopped_between_outer_steps_matches_the_jump():
+    model, events = CountedModel(), []
+    out = sample_nested(model, _start(), OUTER[:5], callback=events.append, inner_sampler=sample_euler,
+                        inner_sigmas=lambda s: paper_inner_sigmas(TABLE, s, INNER_STEPS),
+                        should_stop=lambda: len(events) >= 2, leftover_noise=True)
+    assert len(events) == 2 and model.calls == 2 * INNER_STEPS
+    image, x1 = events[-1]["denoised"], events[-1]["x"]
+    sigma1, sigma_end = float(OUTER[1]), float(OUTER[4])
+    # eta 0: stepping x1 -> OUTER[2] -> OUTER[4] toward the same image is one step x1 -> OUTER[4].
+    torch.testing.assert_close(out, image + (x1 - image) * (sigma_end / sigma1), rtol=1e-10, atol=1e-10)

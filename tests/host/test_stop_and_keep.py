@@ -4,7 +4,8 @@ import torch
 
 from host_fixtures import NODES, conds, empty_latent, pack_module, tiny
 
-STOPS = pack_module("nodes.stop_requests").STOPS
+STOP_MODULE = pack_module("nodes.stop_requests")
+STOPS = STOP_MODULE.STOPS
 
 
 def run(outer=4, stop_at=None, leftover=False, end=10000):
@@ -47,9 +48,30 @@ def test_first_outer_step_always_completes():
     assert images.shape[0] == 1 and calls == 2
 
 
-def test_leftover_noise_runs_finish_their_range():
-    final, images, calls = run(stop_at=1, leftover=True, end=2)
+def test_a_stopped_leftover_noise_run_hands_on_its_noisy_state():
+    # Stopped in outer step 1 of 0-3: step 0's image exists, and the state handed on is the
+    # noisy one at the end level (nested_core tests check its exact value), not that image.
+    final, images, calls = run(stop_at=3, leftover=True, end=3)
     assert images.shape[0] == 2 and calls == 4
+    assert (final - images[-1:]).abs().max() > 0.05
+
+
+def test_stop_bookkeeping_is_per_prompt_and_bounded():
+    stops = STOP_MODULE.StopRequests()
+    for k in range(100):
+        prompt = f"prompt-{k}"
+        stops.begin(prompt)
+        assert stops.request(prompt) == [prompt]
+        stops.end(prompt, stopped_early=True)
+        assert stops.should_stop(prompt), "later nested nodes of the stopped prompt see the stop"
+        assert not stops.should_stop(f"prompt-{k + 1}"), "the next prompt never does"
+    assert stops.remembered == STOP_MODULE.REMEMBERED_PROMPTS
+    assert not stops.should_stop("prompt-0") and stops.should_stop("prompt-99")
+    # A run without a prompt id (outside the executor): the request ends with the run.
+    stops.begin("")
+    stops.request()
+    stops.end("", stopped_early=True)
+    assert not stops.should_stop("")
 
 
 def test_stop_changes_the_cache_fingerprint():

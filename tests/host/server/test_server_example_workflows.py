@@ -4,10 +4,14 @@ UI workflows store widget values by position, so this is also the guard on widge
 
 from __future__ import annotations
 
+import io
 import json
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from PIL import Image
 
 from comfy_server import PACK_LINK_NAME, REPO_ROOT
 
@@ -15,6 +19,17 @@ WORKFLOWS = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # Files a user supplies: not on a test machine, so not in the server's lists.
 USER_FILES = {("CheckpointLoaderSimple", "ckpt_name")}
+# Nodes that live in the frontend only (never sent to the server).
+FRONTEND_ONLY = {"Note", "MarkdownNote"}
+SD15 = "v1-5-pruned-emaonly-fp16.safetensors"  # the file name ComfyUI's own SD 1.5 templates use
+EXPECTED = {
+    "nested_ksampler_text_to_image": {"NestedKSampler"},
+    "Nested Diffusion - SamplerCustomAdvanced and CFGGuider": {"SamplerCustomAdvanced", "SamplerNestedDiffusion",
+                                                               "CFGGuider"},
+    "nested_prompt_change_mid_run": {"NestedKSamplerAdvanced"},
+    "Nested Diffusion - inpainting with a mask": {"NestedKSampler", "SetLatentNoiseMask", "LoadImage"},
+    "Nested Diffusion - time budget": {"NestedKSampler"},
+}
 
 
 def widget_inputs(info: dict) -> list[tuple[str, object, dict]]:
@@ -34,11 +49,43 @@ def expected_values(info: dict) -> list[tuple[str, object, dict]]:
         slots.append((name, kind, options))
         if options.get("control_after_generate"):  # the editor stores the "fixed"/"randomize" choice
             slots.append((f"{name} (control)", ["fixed", "increment", "decrement", "randomize"], {}))
+        if options.get("image_upload"):  # and the upload button's value
+            slots.append((f"{name} (upload)", ["image"], {}))
     return slots
 
 
-def test_there_are_example_workflows():
-    assert {p.name for p in WORKFLOWS} >= {"nested_ksampler_text_to_image.json", "nested_prompt_change_mid_run.json"}
+def test_there_are_the_five_templates_each_with_its_nodes():
+    assert {p.stem for p in WORKFLOWS} == set(EXPECTED)
+    for path in WORKFLOWS:
+        types = {n["type"] for n in json.loads(path.read_text())["nodes"]}
+        assert EXPECTED[path.stem] <= types, (path.name, types)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_template_note_checkpoint_metadata_and_zoom(path: Path):
+    workflow = json.loads(path.read_text())
+    notes = [n for n in workflow["nodes"] if n["type"] == "Note"]
+    assert len(notes) == 1, path.name
+    text = notes[0]["widgets_values"][0]
+    assert "Change:" in text and "Watch:" in text and "thumbnail" in text, text
+    loaders = [n for n in workflow["nodes"] if n["type"] == "CheckpointLoaderSimple"]
+    assert loaders, path.name
+    for loader in loaders:
+        # ComfyUI offers the download of a missing model from this list, as for its own templates.
+        assert loader["widgets_values"] == [SD15]
+        assert loader["properties"]["models"] == [{
+            "name": SD15, "directory": "checkpoints",
+            "url": f"https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/{SD15}?download=true"}]
+    ds = workflow["extra"]["ds"]
+    assert 0.8 <= ds["scale"] <= 1.2, ds
+    # The graph's top-left corner opens near the screen's top-left (screen = (pos + offset) * scale),
+    # and the nodes fit the width of a full-HD screen.
+    left = min(n["pos"][0] for n in workflow["nodes"])
+    top = min(n["pos"][1] for n in workflow["nodes"])
+    right = max(n["pos"][0] + n["size"][0] for n in workflow["nodes"])
+    screen_left, screen_top = (left + ds["offset"][0]) * ds["scale"], (top + ds["offset"][1]) * ds["scale"]
+    assert 0 <= screen_left <= 200 and 0 <= screen_top <= 200, (ds, left, top)
+    assert (right - left + ds["offset"][0]) * ds["scale"] <= 1920, (path.name, right - left)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -47,6 +94,8 @@ def test_example_workflow_matches_the_servers_nodes(nested_none, path: Path):
     info = nested_none.object_info()
     by_id = {n["id"]: n for n in workflow["nodes"]}
     for n in workflow["nodes"]:
+        if n["type"] in FRONTEND_ONLY:
+            continue
         assert n["type"] in info, f"{path.name}: unknown node {n['type']}"
         slots = expected_values(info[n["type"]])
         values = n.get("widgets_values", [])
@@ -69,9 +118,15 @@ def test_example_workflow_matches_the_servers_nodes(nested_none, path: Path):
         assert required[target_input["name"]][0] == kind, (path.name, link_id, target_input["name"])
 
 
-def test_examples_are_served_as_templates(nested_none):
+def test_examples_are_served_as_templates_with_thumbnails(nested_none):
     templates = nested_none.get_json("/api/workflow_templates")
     assert sorted(templates.get(PACK_LINK_NAME, [])) == sorted(p.stem for p in WORKFLOWS), templates
     for path in WORKFLOWS:
-        served = nested_none.get_json(f"/api/workflow_templates/{PACK_LINK_NAME}/{path.name}")
+        # The frontend asks for <name>.json and <name>.jpg (percent-encoded, as a browser does).
+        base = f"/api/workflow_templates/{PACK_LINK_NAME}/{quote(path.stem)}"
+        served = nested_none.get_json(base + ".json")
         assert served == json.loads(path.read_text())
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(nested_none.base + base + ".jpg") as r:
+            assert r.status == 200
+            image = Image.open(io.BytesIO(r.read()))
+            assert image.format == "JPEG" and min(image.size) >= 256, (path.stem, image.format, image.size)
