@@ -64,7 +64,7 @@ function nodePlan(node) {
     const plan = plannedCalls({ outer, inner: widgetValue(node, "inner_steps"),
       sampler: widgetValue(node, "sampler_name"), scheduler: widgetValue(node, "scheduler"), ...range });
     const runsCount = Math.min(range.end ?? outer, outer) - (range.start ?? 0);
-    return costText(plan, runsCount, widgetValue(node, "inner_steps"));
+    return costText(plan, runsCount, widgetValue(node, "inner_steps"), widgetValue(node, "max_seconds"));
   }
   // SamplerCustom(Advanced): the outer steps are its SIGMAS; countable when BasicScheduler makes them.
   const nested = sourceNode(node, "sampler");
@@ -77,7 +77,7 @@ function nodePlan(node) {
   // The inner schedule is the nested sampler's own; the count is exact when it matches.
   if (plan && (widgetValue(nested, "inner_scheduler") !== widgetValue(sigmas, "scheduler")
       || sourceNode(nested, "inner_sampler_override"))) plan.exact = false;
-  return costText(plan, outer, inner);
+  return costText(plan, outer, inner, widgetValue(nested, "max_seconds"));
 }
 
 // ---- the panel (a DOM widget: it works with the canvas and the Vue node renderers) ------------

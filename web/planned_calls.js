@@ -94,9 +94,11 @@ export function plannedCalls({ outer, inner, sampler, scheduler, start = 0, end 
   return { calls, exact: knownScheduler && fitsTable && !ADAPTIVE.has(sampler) };
 }
 
-/** The cost line shown on the node before it runs, e.g. "planned: 5 x 20 = 100 model calls". */
-export function costText(plan, outerRuns, inner) {
+/** The cost line shown on the node before it runs, e.g. "planned: 5 x 20 → 100 model calls";
+ *  with a time budget (max_seconds > 0) the run may end sooner, which the line says. */
+export function costText(plan, outerRuns, inner, maxSeconds = 0) {
   if (!plan) return "";
   const about = plan.exact ? "" : "about ";
-  return `planned: ${outerRuns} x ${inner} → ${about}${plan.calls} model calls`;
+  const budget = maxSeconds > 0 ? ` · at most ${maxSeconds} s` : "";
+  return `planned: ${outerRuns} x ${inner} → ${about}${plan.calls} model calls${budget}`;
 }

@@ -72,6 +72,7 @@ export class NestedRuns {
       total: detail.total,
       nfe: detail.nfe,
       sigma: detail.sigma,
+      elapsed: detail.elapsed,
       url: blob ? this.createUrl(blob) : null,
     };
     run.frames.push(frame);
@@ -153,7 +154,8 @@ export function statusText(run) {
     case PHASE.RUNNING: {
       if (!last) return "starting the first outer step…";
       const calls = run.planned ? `${last.nfe}/${run.planned}` : `${last.nfe}`;
-      return `outer step ${k}/${n} · ${calls} model calls`;
+      const time = Number.isFinite(last.elapsed) ? ` · ${last.elapsed.toFixed(1)} s` : "";
+      return `outer step ${k}/${n} · ${calls} model calls${time}`;
     }
     case PHASE.STOPPING:
       return `stopping: keeping outer step ${k}/${n}…`;

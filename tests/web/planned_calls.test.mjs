@@ -53,6 +53,8 @@ test("unknown schedulers, adaptive samplers and runs longer than the table are e
   assert.equal(plan({ outer: 2, inner: 3, scheduler: "simple", sampler: "dpm_adaptive" }).exact, false);
   assert.equal(costText(plan({ outer: 2, inner: 3, scheduler: "x" }), 2, 3), "planned: 2 x 3 → about 6 model calls");
   assert.equal(costText(plan({ outer: 5, inner: 20, scheduler: "simple" }), 5, 20), "planned: 5 x 20 → 100 model calls");
+  assert.equal(costText(plan({ outer: 5, inner: 20, scheduler: "simple" }), 5, 20, 30),
+    "planned: 5 x 20 → 100 model calls · at most 30 s");
 });
 
 test("inputs the node would reject give no plan", () => {

@@ -121,6 +121,13 @@ test("status text through a full run: starting, outer step i/N with calls, done 
   assert.equal(runs.run("7").phase, PHASE.DONE);
 });
 
+test("the status shows the sampling time when the server sends it", () => {
+  const { runs } = tracked();
+  runs.begin("7", "p1");
+  runs.outerStep(step("7", "p1", 1, 5, { planned: 100, elapsed: 3.24 }));
+  assert.equal(statusText(runs.run("7")), "outer step 1/5 · 20/100 model calls · 3.2 s");
+});
+
 test("without a planned total the status shows the calls so far", () => {
   const { runs } = tracked();
   runs.begin("7", "p1");
