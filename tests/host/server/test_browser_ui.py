@@ -276,20 +276,26 @@ def test_templates_show_thumbnails_and_titles(session):
       const r = item.getBoundingClientRect(); return {{ x: r.x + r.width / 2, y: r.y + r.height / 2 }};
     }})()""", "the pack's category in the template dialog", timeout=60)
     session.run(session.page.click(entry["x"], entry["y"]))
-    # The cards are up when every template's title is in the dialog; a thumbnail that fails to
-    # load is replaced by a placeholder (its img loses its src), so count the loaded ones.
-    titles = json.dumps(names)
-    state = session.wait(f"""(() => {{
-      const dialog = document.querySelector('[role=dialog]');
-      const text = dialog?.innerText ?? '';
-      if (!{titles}.every((n) => text.includes(n))) return null;
-      const loaded = [...dialog.querySelectorAll('img')]
-        .filter((i) => i.src.includes('/workflow_templates/{PACK_MODULE}/') && i.complete && i.naturalWidth > 0)
-        .map((i) => decodeURIComponent(i.src));
-      return loaded.length >= {len(names)} || performance.now() > window.__ndCardsSince + 15000
-        ? {{ loaded }} : (window.__ndCardsSince ??= performance.now(), null);
-    }})()""", "the pack's template cards", timeout=60)
-    session.shot("08_templates")
+    # Each card: its title (the template's name) and its thumbnail, scrolled into view (cards load
+    # lazily). 1.27.10 shows a thumbnail as a blob: URL and drops a failed one's src; 1.49.6
+    # shows /workflow_templates/... and swaps a failed one for default-template.png.
+    shown = {}
     for name in names:
-        assert any(f"/{name}." in src for src in state["loaded"]), f"the thumbnail of template {name!r} is not shown"
+        shown[name] = session.wait(f"""(() => {{
+          const title = [...document.querySelectorAll('[role=dialog] *')]
+            .find((e) => e.children.length === 0 && e.textContent.trim() === {json.dumps(name)});
+          let card = title;
+          while (card && !card.querySelector('img')) card = card.parentElement;
+          if (!card) return null;
+          card.scrollIntoView({{ block: 'center' }});
+          const img = card.querySelector('img');
+          const ok = img.complete && img.naturalWidth > 0 && img.src && !img.src.includes('default-template');
+          window.__ndSince ??= {{}};
+          window.__ndSince[{json.dumps(name)}] ??= performance.now();
+          if (!ok && performance.now() - window.__ndSince[{json.dumps(name)}] < 15000) return null;
+          return {{ ok, src: img.src, w: img.naturalWidth }};
+        }})()""", f"the card of template {name!r}", timeout=60)
+    session.shot("08_templates")
+    missing = {name: card["src"] for name, card in shown.items() if not card["ok"]}
+    assert not missing, f"template thumbnails not shown (placeholder instead): {missing}"
     print(f"templates shown with thumbnails: {names}")
