@@ -64,7 +64,8 @@ def custom_graph(outer: int, inner: int, nested: bool = True) -> dict:
     prompt["8"] = node("BasicScheduler", model=["1", 0], scheduler="simple", steps=outer, denoise=1.0)
     prompt[str(CUSTOM_ID)] = node("SamplerCustomAdvanced", noise=["5", 0], guider=["6", 0], sampler=["7", 0],
                                   sigmas=["8", 0], latent_image=["4", 0])
-    prompt["10"] = node("SaveLatent", samples=[str(CUSTOM_ID), 0], filename_prefix=f"nd_browser/{uuid.uuid4().hex[:10]}")
+    prompt["10"] = node("SaveLatent", samples=[str(CUSTOM_ID), 0],
+                        filename_prefix=f"nd_browser/{uuid.uuid4().hex[:10]}")
     return prompt
 
 
@@ -160,6 +161,19 @@ def session(tmp_path_factory):
         server.stop()
 
 
+def test_node_docs_are_served_where_the_info_panel_asks(session):
+    # The frontend asks /extensions/<custom node folder>/docs/<Node>.md, the folder being the
+    # second part of the node's python_module, and rejects an HTML answer.
+    info = session.server.object_info()
+    for name in ("NestedKSampler", "NestedKSamplerAdvanced", "SamplerNestedDiffusion"):
+        folder = info[name]["python_module"].split(".")[1]
+        doc = session.js(f"""(async () => {{
+          const r = await fetch('/extensions/{folder}/docs/{name}.md');
+          return {{ status: r.status, type: r.headers.get('content-type'), text: await r.text() }}; }})()""")
+        assert doc["status"] == 200 and "html" not in (doc["type"] or ""), (name, doc["status"], doc["type"])
+        assert doc["text"].startswith("# "), doc["text"][:80]
+
+
 def test_extension_registers_without_console_errors(session):
     session.run(asyncio.sleep(2))  # late errors of the startup (extension imports, first draw)
     version = session.js("window.__COMFYUI_FRONTEND_VERSION__ ?? null")
@@ -221,8 +235,9 @@ def test_stop_and_keep_ends_the_run_with_the_image_saved(session):
     outer, inner = 8, 8
     session.load(graph(outer, inner))
     session.queue()
-    state = session.wait(f"(() => {{ const s = {PANEL_STATE}; return s && s.thumbs >= 1 && !s.disabled ? s : null; }})()",
-                         "the first outer step and an enabled Stop & keep")
+    state = session.wait(
+        f"(() => {{ const s = {PANEL_STATE}; return s && s.thumbs >= 1 && !s.disabled ? s : null; }})()",
+        "the first outer step and an enabled Stop & keep")
     assert state["status"].startswith("outer step ")
     session.shot("05_running")
     session.run(session.page.click(state["button"]["x"], state["button"]["y"]))
