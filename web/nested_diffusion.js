@@ -144,7 +144,6 @@ function ensurePanel(node) {
   const widget = node.addDOMWidget(PANEL, "nested_diffusion", root, {
     getMinHeight: () => PANEL_HEIGHT,
     getMaxHeight: () => PANEL_HEIGHT,
-    hideOnZoom: false,
   });
   // Display only: never saved in the workflow's widget values nor sent with the prompt.
   widget.serialize = false;

@@ -73,7 +73,8 @@ def custom_graph(outer: int, inner: int, nested: bool = True) -> dict:
 RECORDER = """(async () => {
   const { api } = await import('/scripts/api.js');
   window.__nd = { progress: [], steps: [], nodeProgress: [], prompt: null };
-  api.addEventListener('execution_start', ({ detail }) => { __nd.prompt = detail.prompt_id; });
+  api.addEventListener('execution_start', ({ detail }) => { __nd.prompt = detail.prompt_id; __nd.ended = null; });
+  api.addEventListener('execution_success', ({ detail }) => { __nd.ended = detail.prompt_id; });
   api.addEventListener('progress', ({ detail }) => __nd.progress.push(
     { t: performance.now(), node: String(detail.node), value: detail.value, max: detail.max }));
   api.addEventListener('nested_diffusion.outer_step', ({ detail }) => __nd.steps.push(
@@ -257,6 +258,20 @@ def test_stop_and_keep_ends_the_run_with_the_image_saved(session):
     print(f"stop and keep: status {stopped['status']!r}, thumbnails {k}, saved {saved['filename']}")
     ours = session.page.problems_mentioning(*PACK_NEEDLES, "409")
     assert not ours, f"errors or warnings from the pack during the runs: {ours}"
+
+
+def test_a_node_deleted_mid_run_breaks_nothing(session):
+    session.load(graph(6, 6))
+    session.queue()
+    session.wait(f"(() => {{ const s = {PANEL_STATE}; return s && s.thumbs >= 1 ? s : null; }})()",
+                 "the first outer step")
+    session.js(f"(() => {{ app.graph.remove(app.graph.getNodeById({SAMPLER_ID})); return true; }})()")
+    # The server finishes the prompt it was given; the page goes on receiving its events.
+    session.wait("__nd.ended && __nd.ended === __nd.prompt", "the prompt to finish")
+    assert session.js(PANEL_STATE) is None
+    assert len([s for s in session.js("__nd.steps") if s["node"] == str(SAMPLER_ID)]) == 6
+    ours = session.page.problems_mentioning(*PACK_NEEDLES)
+    assert not ours, f"errors after deleting the running node: {ours}"
 
 
 def test_sampler_custom_advanced_gets_the_strip_only_with_a_nested_sampler(session):
