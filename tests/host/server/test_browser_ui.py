@@ -295,8 +295,9 @@ def test_templates_show_thumbnails_and_titles(session):
     names = session.server.get_json("/api/workflow_templates").get(PACK_MODULE, [])
     assert names, "the pack serves no templates"
     session.js("(async () => { await app.extensionManager.command.execute('Comfy.BrowseTemplates'); return true; })()")
-    # The pack's own category in the dialog's side list, clicked as a user would.
-    entry = session.wait(f"""(() => {{
+    # The pack's own category in the dialog's side list, clicked as a user would; again if the
+    # click landed while the dialog was still opening (its cards did not come).
+    find_entry = f"""(() => {{
       // 1.27.10 lists categories as <li>, 1.49.6 as buttons around a <span>.
       const label = [...document.querySelectorAll('[role=dialog] *')]
         .find((e) => e.children.length === 0 && e.textContent.trim() === '{PACK_MODULE}');
@@ -304,8 +305,19 @@ def test_templates_show_thumbnails_and_titles(session):
       if (!item) return null;
       item.scrollIntoView({{ block: 'center' }});
       const r = item.getBoundingClientRect(); return {{ x: r.x + r.width / 2, y: r.y + r.height / 2 }};
-    }})()""", "the pack's category in the template dialog", timeout=60)
-    session.run(session.page.click(entry["x"], entry["y"]))
+    }})()"""
+    first_card = f"""[...document.querySelectorAll('[role=dialog] *')]
+      .some((e) => e.children.length === 0 && e.textContent.trim() === {json.dumps(names[0])})"""
+    for attempt in range(3):
+        entry = session.wait(find_entry, "the pack's category in the template dialog", timeout=60)
+        session.run(session.page.click(entry["x"], entry["y"]))
+        try:
+            session.wait(first_card, "the pack's template cards", timeout=20)
+            break
+        except TimeoutError:
+            if attempt == 2:
+                session.shot("08_templates_missing")
+                raise
     # Each card: its title (the template's name) and its thumbnail, scrolled into view (cards load
     # lazily). 1.27.10 shows a thumbnail as a blob: URL and drops a failed one's src; 1.49.6
     # shows /workflow_templates/... and swaps a failed one for default-template.png.
