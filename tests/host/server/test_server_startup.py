@@ -70,6 +70,11 @@ def test_pack_node_inputs_and_outputs_follow_the_spec(comfy_none):
 
     ks = info["NestedKSampler"]
     assert ks["input_order"]["required"] == NESTED_KSAMPLER_INPUTS
+    for name in ("NestedKSampler", "NestedKSamplerAdvanced", "SamplerNestedDiffusion"):
+        # Added later, as the last optional input: saved workflows' widget positions are unchanged.
+        assert info[name]["input_order"]["optional"][-1] == "max_seconds", name
+        budget = info[name]["input"]["optional"]["max_seconds"]
+        assert budget[0] == "FLOAT" and (budget[1]["default"], budget[1]["min"]) == (0.0, 0.0), budget
     assert ks["output"] == ["LATENT", "LATENT"]
     req = ks["input"]["required"]
     assert (req["outer_steps"][1]["default"], req["outer_steps"][1]["min"]) == (5, 1)
@@ -89,7 +94,7 @@ def test_pack_node_inputs_and_outputs_follow_the_spec(comfy_none):
 
     nested = info["SamplerNestedDiffusion"]
     assert nested["input_order"]["required"] == ["inner_sampler", "inner_steps", "inner_scheduler", "eta"]
-    assert nested["input_order"].get("optional") == ["inner_sampler_override"]
+    assert nested["input_order"].get("optional") == ["inner_sampler_override", "max_seconds"]
     assert nested["input"]["optional"]["inner_sampler_override"][0] == "SAMPLER"
     assert nested["output"] == ["SAMPLER"]
     req = nested["input"]["required"]
