@@ -113,6 +113,11 @@ export class NestedRuns {
         this.finish(key);
       }
     }
+    // Previews kept for nodes that never turned out to run a nested sampler (a plain
+    // SamplerCustom) are dropped with the prompt.
+    for (const key of [...this.pending.keys()]) {
+      if (!ACTIVE.has(this.runs.get(key)?.phase)) this.pending.delete(key);
+    }
   }
 
   /** Runs of `promptId` that are active, other than `exceptNodeId` (finished by a new node). */

@@ -68,6 +68,15 @@ test("a SamplerCustom seen first through its outer_step event keeps its first pr
   assert.equal(runs.run("12").promptId, "p1");
 });
 
+test("a plain SamplerCustom's last preview is dropped when its prompt ends", () => {
+  const { runs } = tracked();
+  runs.preview("12", "p1", "plain-sampler-preview", true);
+  assert.equal(runs.pending.size, 1);
+  runs.endPrompt("p1", { failed: false });
+  assert.equal(runs.pending.size, 0);
+  assert.equal(runs.run("12"), null);
+});
+
 test("the strip stays after the run and is replaced, URLs revoked, when the node runs again", () => {
   const { runs, live } = tracked();
   runs.begin("7", "p1");
