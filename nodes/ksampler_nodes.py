@@ -23,7 +23,7 @@ SCHEDULER_TIP = ("Noise schedule of the outer steps, and of each inner run (rest
                  "level). paper_faithful is the reference code's grid; paper_exact also ends each inner run "
                  "where the reference does, to reproduce the official code's images.")
 OUTPUT_TOOLTIPS = ("The final latent.",
-                   "The image of every outer step, as one latent batch in outer order (batch x outer steps).")
+                   "The image of every outer step, as one latent batch in outer order (outer steps x batch).")
 
 
 MODEL_INPUT = ("MODEL", {"tooltip": "The model used for every inner run."})

@@ -4,7 +4,8 @@
 # On a fresh machine it sets up everything it needs, then runs every test:
 #   1. a virtualenv (.venv-tests, or $NESTED_TEST_VENV) with CPU torch, numpy, pytest and ruff
 #   2. ruff check .
-#   3. node --check on every web/**/*.js (only if node is on PATH)
+#   3. node --check on every web/**/*.js and node --test tests/web/*.test.mjs, the extension's logic
+#      (only if node is on PATH)
 #   4. pytest tests (core tests; without COMFYUI_PATH the host tests are not collected
 #      except one gate test, which skips with a one-line reason)
 #   5. only if COMFYUI_PATH is set: the host tests against that real ComfyUI checkout, run
@@ -61,7 +62,7 @@ header "[2/5] ruff check ."
 "$VENV/bin/ruff" --version
 "$VENV/bin/ruff" check .
 
-header "[3/5] node --check web/**/*.js"
+header "[3/5] node --check web/**/*.js; node --test tests/web/*.test.mjs"
 if command -v node >/dev/null 2>&1; then
     n_js=0
     if [ -d web ]; then
@@ -72,6 +73,8 @@ if command -v node >/dev/null 2>&1; then
         done < <(find web -type f -name '*.js' -not -path '*/node_modules/*' -print0 | sort -z)
     fi
     echo "node $(node --version): $n_js JS file(s) checked"
+    # The extension's pure logic (run state, status text, planned cost), with Node's own runner.
+    node --test tests/web/*.test.mjs
 else
     echo "skipped: node is not on PATH"
 fi

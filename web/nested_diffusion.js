@@ -1,76 +1,336 @@
-// Shows "outer step i/N · NFE" on the node that runs a nested sampler, from the
-// nested_diffusion.outer_step websocket event. The preview image itself needs no JS:
-// ComfyUI's own progress hook delivers it to the same node.
+// The node panel of a nested run: Stop & keep, the status line, the planned cost and a strip of
+// the outer-step images. The images are the per-outer-step previews ComfyUI already sends
+// (b_preview_with_metadata, which names the node), paired with the pack's
+// nested_diffusion.outer_step event. The state lives in run_state.js, the cost in
+// planned_calls.js; this file only wires events to them and to the DOM.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { NestedRuns, canStop, frameLabel, statusText } from "./run_state.js";
+import { costText, plannedCalls } from "./planned_calls.js";
 
 const EVENT = "nested_diffusion.outer_step";
 const STOP_ROUTE = "/nested_diffusion/stop";
-// Nodes that can run the nested sampler: ours, and the custom-sampling nodes that take it.
-const SAMPLING_NODES = new Set([
-  "NestedKSampler", "NestedKSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced",
-]);
+const PACK_NODES = new Set(["NestedKSampler", "NestedKSamplerAdvanced"]);
+const CUSTOM_SAMPLING_NODES = new Set(["SamplerCustom", "SamplerCustomAdvanced"]);
+const NESTED_SAMPLER = "SamplerNestedDiffusion";
+const PANEL = "nested_diffusion_panel";
+const PANEL_HEIGHT = 132;
 
-async function stopAndKeep() {
-  // Ends the running nested sampler with its last finished outer-step image; the rest of
-  // the graph (decode, save) then runs on that image.
-  const response = await api.fetchApi(STOP_ROUTE, { method: "POST", body: "{}" });
-  if (response.status === 409) console.info("Nested Diffusion: no nested sampler is running");
+const typeOf = (node) => node?.comfyClass ?? node?.type;  // type is set only after nodeCreated
+
+const runs = new NestedRuns({
+  createUrl: (blob) => URL.createObjectURL(blob),
+  revokeUrl: (url) => URL.revokeObjectURL(url),
+});
+let currentPrompt = null;
+
+// ---- graph lookups --------------------------------------------------------------------------
+
+/** Execution ids of nodes inside subgraphs are "outer:inner"; walk down from the root graph. */
+function nodeByExecutionId(id) {
+  let graph = app.graph;
+  let node = null;
+  for (const part of String(id).split(":")) {
+    node = graph?.getNodeById(Number(part)) ?? graph?.getNodeById(part) ?? null;
+    graph = node?.subgraph;
+  }
+  return node;
 }
 
-function statusText(detail) {
-  const text = `outer step ${detail.step}/${detail.total} · ${detail.nfe} NFE · σ ${Number(detail.sigma).toFixed(3)}`;
-  return detail.step < detail.total ? `${text} · right-click to stop and keep` : text;
+function sourceNode(node, inputName) {
+  const slot = node.inputs?.findIndex((input) => input.name === inputName) ?? -1;
+  let source = slot >= 0 ? node.getInputNode(slot) : null;
+  for (let hops = 0; typeOf(source) === "Reroute" && hops < 32; hops++) source = source.getInputNode(0);
+  return source ?? null;
 }
 
-function showStatus(node, text) {
-  node.nestedDiffusionStatus = text;
-  if (!node.nestedDiffusionDrawPatched) {
-    // Per instance, so no other pack's node type is touched; the text is never serialized.
-    const draw = node.onDrawForeground;
-    node.onDrawForeground = function (ctx) {
-      const result = draw?.apply(this, arguments);
-      if (this.nestedDiffusionStatus && !this.flags?.collapsed) {
-        ctx.save();
-        ctx.font = "11px sans-serif";
-        ctx.fillStyle = "#8fd";
-        ctx.textAlign = "right";
-        ctx.fillText(this.nestedDiffusionStatus, this.size[0] - 6, -6);
-        ctx.restore();
-      }
+function runsNested(node) {
+  if (PACK_NODES.has(typeOf(node))) return true;
+  return CUSTOM_SAMPLING_NODES.has(typeOf(node)) && typeOf(sourceNode(node, "sampler")) === NESTED_SAMPLER;
+}
+
+function widgetValue(node, name) {
+  return node?.widgets?.find((w) => w.name === name)?.value;
+}
+
+// ---- cost before running --------------------------------------------------------------------
+
+function nodePlan(node) {
+  if (PACK_NODES.has(typeOf(node))) {
+    const outer = widgetValue(node, "outer_steps");
+    const range = typeOf(node) === "NestedKSamplerAdvanced"
+      ? { start: widgetValue(node, "start_at_outer_step"), end: widgetValue(node, "end_at_outer_step") }
+      : {};
+    const plan = plannedCalls({ outer, inner: widgetValue(node, "inner_steps"),
+      sampler: widgetValue(node, "sampler_name"), scheduler: widgetValue(node, "scheduler"), ...range });
+    const runsCount = Math.min(range.end ?? outer, outer) - (range.start ?? 0);
+    return costText(plan, runsCount, widgetValue(node, "inner_steps"), widgetValue(node, "max_seconds"));
+  }
+  // SamplerCustom(Advanced): the outer steps are its SIGMAS; countable when BasicScheduler makes them.
+  const nested = sourceNode(node, "sampler");
+  const sigmas = sourceNode(node, "sigmas");
+  const inner = widgetValue(nested, "inner_steps");
+  if (typeOf(sigmas) !== "BasicScheduler") return nested ? `${inner} model calls per outer step` : "";
+  const outer = widgetValue(sigmas, "steps");
+  const plan = plannedCalls({ outer, inner, sampler: widgetValue(nested, "inner_sampler"),
+    scheduler: widgetValue(sigmas, "scheduler") });
+  // The inner schedule is the nested sampler's own; the count is exact when it matches.
+  if (plan && (widgetValue(nested, "inner_scheduler") !== widgetValue(sigmas, "scheduler")
+      || sourceNode(nested, "inner_sampler_override"))) plan.exact = false;
+  return costText(plan, outer, inner, widgetValue(nested, "max_seconds"));
+}
+
+// ---- the panel (a DOM widget: it works with the canvas and the Vue node renderers) ------------
+
+function addStyle() {
+  if (document.getElementById("nested-diffusion-style")) return;
+  const style = document.createElement("style");
+  style.id = "nested-diffusion-style";
+  style.textContent = `
+.nd-panel { display: flex; flex-direction: column; gap: 3px; font: 11px sans-serif; color: #cde;
+  box-sizing: border-box; overflow: hidden; }
+.nd-row { display: flex; gap: 6px; align-items: center; min-width: 0; }
+.nd-row button { flex: none; font: 11px sans-serif; padding: 2px 8px; cursor: pointer; }
+.nd-row button:disabled { cursor: default; opacity: 0.45; }
+.nd-status, .nd-cost { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; min-width: 0; }
+.nd-cost { color: #9ab; }
+.nd-strip { display: flex; gap: 4px; overflow-x: auto; overflow-y: hidden; flex: 1; min-height: 0; }
+.nd-strip figure { margin: 0; flex: none; width: 64px; cursor: zoom-in; text-align: center; }
+.nd-strip img { width: 64px; height: 64px; object-fit: contain; background: #222; display: block; }
+.nd-strip figcaption { font-size: 10px; white-space: nowrap; overflow: hidden; }
+.nd-large { position: fixed; inset: 0; z-index: 10000; background: rgba(0,0,0,0.8); display: flex;
+  flex-direction: column; align-items: center; justify-content: center; gap: 8px; color: #eee;
+  font: 13px sans-serif; cursor: zoom-out; }
+.nd-large img { max-width: 90vw; max-height: 85vh; image-rendering: auto; }`;
+  document.head.append(style);
+}
+
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text != null) el.textContent = text;
+  return el;
+}
+
+function showLarge(frame) {
+  const overlay = element("div", "nd-large");
+  const img = element("img");
+  img.src = frame.url;
+  const caption = `outer step ${frame.step}/${frame.total} · ${frame.nfe} model calls · σ ${Number(frame.sigma).toFixed(3)}`;
+  overlay.append(img, element("div", null, caption));
+  const close = () => {
+    overlay.remove();
+    document.removeEventListener("keydown", onKey, true);
+  };
+  const onKey = (e) => { if (e.key === "Escape") close(); };
+  overlay.addEventListener("click", close);
+  document.addEventListener("keydown", onKey, true);
+  document.body.append(overlay);
+}
+
+function ensurePanel(node) {
+  if (node.nestedDiffusionPanel) return node.nestedDiffusionPanel;
+  addStyle();
+  const root = element("div", "nd-panel");
+  const button = element("button", null, "Stop & keep");
+  button.title = "End this nested run now and keep its last finished outer-step image";
+  const status = element("span", "nd-status");
+  const row = element("div", "nd-row");
+  row.append(button, status);
+  const cost = element("div", "nd-cost");
+  const strip = element("div", "nd-strip");
+  root.append(row, cost, strip);
+  button.addEventListener("click", () => stopAndKeep(node));
+  const widget = node.addDOMWidget(PANEL, "nested_diffusion", root, {
+    getMinHeight: () => PANEL_HEIGHT,
+    getMaxHeight: () => PANEL_HEIGHT,
+  });
+  // Display only: never saved in the workflow's widget values nor sent with the prompt.
+  widget.serialize = false;
+  widget.options.serialize = false;
+  node.nestedDiffusionPanel = { widget, button, status, cost, strip, shown: 0 };
+  const removed = node.onRemoved;
+  node.onRemoved = function () {
+    if (this.nestedDiffusionKey != null) runs.forget(this.nestedDiffusionKey);
+    return removed?.apply(this, arguments);
+  };
+  watchWidgets(node, () => refreshCost(node));
+  fitNode(node);
+  refreshCost(node);
+  render(node);
+  return node.nestedDiffusionPanel;
+}
+
+/** Calls `onChange` after any widget of the node changes (by the user, or by a workflow load,
+ *  which sets the value and calls the widget's callback). */
+function watchWidgets(node, onChange) {
+  for (const widget of node.widgets ?? []) {
+    if (widget.name === PANEL || widget.nestedDiffusionWatched) continue;
+    const callback = widget.callback;
+    widget.callback = function () {
+      const result = callback?.apply(this, arguments);
+      onChange();
       return result;
     };
-    node.nestedDiffusionDrawPatched = true;
+    widget.nestedDiffusionWatched = true;
   }
-  app.graph.setDirtyCanvas(true, false);
 }
 
-function findNode(id) {
-  // Ids of nodes inside subgraphs arrive as "outer:inner"; the last part is the node here.
-  const local = String(id).split(":").pop();
-  return app.graph?.getNodeById(Number(local)) ?? app.graph?.getNodeById(local);
+function refreshAllCosts() {
+  for (const node of app.graph?._nodes ?? []) if (node.nestedDiffusionPanel) refreshCost(node);
+}
+
+/** Grows the node to hold the panel (a workflow saved without it stores a smaller size). */
+function fitNode(node) {
+  const size = node.computeSize?.();
+  if (size && node.size[1] < size[1]) node.setSize([Math.max(node.size[0], size[0]), size[1]]);
+}
+
+function refreshCost(node) {
+  const panel = node.nestedDiffusionPanel;
+  if (panel) panel.cost.textContent = nodePlan(node);
+}
+
+/** Brings the panel up to date with the node's run: appends new thumbnails only. */
+function render(node) {
+  const panel = node.nestedDiffusionPanel;
+  if (!panel) return;
+  const run = node.nestedDiffusionKey != null ? runs.run(node.nestedDiffusionKey) : null;
+  const frames = run?.frames ?? [];
+  if (panel.run !== run) {
+    panel.strip.replaceChildren();
+    panel.run = run;
+    panel.shown = 0;
+  }
+  for (; panel.shown < frames.length; panel.shown++) {
+    const frame = frames[panel.shown];
+    const figure = element("figure");
+    figure.title = `outer step ${frame.step}/${frame.total} · ${frame.nfe} model calls`;
+    if (frame.url) {
+      const img = element("img");
+      img.src = frame.url;
+      img.alt = `outer step ${frame.step}`;
+      figure.append(img);
+      figure.addEventListener("click", () => showLarge(frame));
+    }
+    figure.append(element("figcaption", null, frameLabel(frame)));
+    panel.strip.append(figure);
+    panel.strip.scrollLeft = panel.strip.scrollWidth;
+  }
+  panel.status.textContent = statusText(run);
+  panel.button.disabled = !canStop(run);
+  app.graph?.setDirtyCanvas(true, false);
+}
+
+function update(key) {
+  const node = nodeByExecutionId(key);
+  if (!node) return;  // deleted mid-run, or in a graph not shown: nothing to draw
+  node.nestedDiffusionKey = key;
+  ensurePanel(node);
+  render(node);
+}
+
+// ---- stop and keep --------------------------------------------------------------------------
+
+async function stopAndKeep(node) {
+  const run = node.nestedDiffusionKey != null ? runs.run(node.nestedDiffusionKey) : null;
+  // Nothing running here: no request, so no 409 in the console.
+  if (!canStop(run)) return;
+  // Ends the running nested sampler with its last finished outer-step image; the rest of the
+  // graph (decode, save) then runs on it.
+  const response = await api.fetchApi(STOP_ROUTE, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ prompt_id: run.promptId }),
+  });
+  if (response.ok) runs.stopRequested(node.nestedDiffusionKey);
+  render(node);
+}
+
+// ---- websocket events -----------------------------------------------------------------------
+
+function onExecuting(id) {
+  if (id == null) {
+    runs.endPrompt(currentPrompt, { failed: false });
+    for (const key of [...runs.runs.keys()]) update(key);
+    return;
+  }
+  for (const key of runs.activeIn(currentPrompt, id)) {
+    runs.finish(key);
+    update(key);
+  }
+  const node = nodeByExecutionId(id);
+  if (node && runsNested(node)) {
+    runs.begin(id, currentPrompt);
+    update(String(id));
+  }
+}
+
+function onPromptEnd(detail, failed) {
+  const promptId = detail?.prompt_id ?? currentPrompt;
+  const active = runs.activeIn(promptId, null);
+  runs.endPrompt(promptId, { failed });
+  for (const key of active) update(key);
 }
 
 app.registerExtension({
   name: "nested_diffusion.outer_step_status",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (!SAMPLING_NODES.has(nodeData.name)) return;
+    if (!PACK_NODES.has(nodeData.name) && !CUSTOM_SAMPLING_NODES.has(nodeData.name)) return;
     const menu = nodeType.prototype.getExtraMenuOptions;
     nodeType.prototype.getExtraMenuOptions = function (canvas, options) {
       const result = menu?.apply(this, arguments);
-      options.push({ content: "Nested Diffusion: stop and keep current image", callback: stopAndKeep });
+      if (runsNested(this)) {
+        const run = this.nestedDiffusionKey != null ? runs.run(this.nestedDiffusionKey) : null;
+        options.push({ content: "Nested Diffusion: stop and keep current image", disabled: !canStop(run),
+          callback: () => stopAndKeep(this) });
+      }
       return result;
     };
+    if (CUSTOM_SAMPLING_NODES.has(nodeData.name)) {
+      // Their panel appears once a nested sampler feeds them; other graphs stay untouched.
+      const connections = nodeType.prototype.onConnectionsChange;
+      nodeType.prototype.onConnectionsChange = function () {
+        const result = connections?.apply(this, arguments);
+        if (this.nestedDiffusionPanel) refreshCost(this);
+        else if (runsNested(this) && this.graph) ensurePanel(this);
+        return result;
+      };
+    }
+  },
+  nodeCreated(node) {
+    if (PACK_NODES.has(typeOf(node))) ensurePanel(node);
+    // The cost on a SamplerCustom panel comes from these two nodes' widgets.
+    if (typeOf(node) === NESTED_SAMPLER || typeOf(node) === "BasicScheduler") watchWidgets(node, refreshAllCosts);
+  },
+  loadedGraphNode(node) {
+    if (!node.nestedDiffusionPanel && !runsNested(node)) return;
+    ensurePanel(node);
+    fitNode(node);
+    refreshCost(node);
   },
   async setup() {
-    api.addEventListener(EVENT, ({ detail }) => {
-      const node = detail?.node != null ? findNode(detail.node) : null;
-      if (node) showStatus(node, statusText(detail));
+    api.addEventListener("execution_start", ({ detail }) => { currentPrompt = detail?.prompt_id ?? null; });
+    api.addEventListener("executing", ({ detail }) => onExecuting(detail));
+    api.addEventListener("execution_success", ({ detail }) => onPromptEnd(detail, false));
+    api.addEventListener("execution_interrupted", ({ detail }) => onPromptEnd(detail, true));
+    api.addEventListener("execution_error", ({ detail }) => onPromptEnd(detail, true));
+    api.addEventListener("b_preview_with_metadata", ({ detail }) => {
+      // promptId up to frontend 1.4x, jobId since; nodeId is the executing node's id.
+      const key = detail?.nodeId;
+      if (key == null) return;
+      const mayRunNested = !runs.run(key) && CUSTOM_SAMPLING_NODES.has(typeOf(nodeByExecutionId(key)));
+      runs.preview(key, detail.promptId ?? detail.jobId, detail.blob, mayRunNested);
     });
-    api.addEventListener("execution_start", () => {
-      for (const node of app.graph?._nodes ?? []) {
-        if (node.nestedDiffusionStatus) node.nestedDiffusionStatus = null;
-      }
+    api.addEventListener("progress", ({ detail }) => {
+      if (runs.samplerProgress(detail?.node, detail?.prompt_id)) update(String(detail.node));
+    });
+    api.addEventListener(EVENT, ({ detail }) => {
+      if (detail?.node == null) return;
+      const node = nodeByExecutionId(detail.node);
+      if (!node) return;  // not in this graph (deleted mid-run): keep no images for it
+      runs.outerStep(detail);
+      update(String(detail.node));
     });
   },
 });

@@ -121,8 +121,9 @@ class ComfyServer:
     """One ``main.py`` process on a free port, its log file and its output directory."""
 
     def __init__(self, comfy_root: Path, workdir: Path, preview_method: str,
-                 model_folders: dict[str, Path] | None = None):
+                 model_folders: dict[str, Path] | None = None, extra_args: tuple[str, ...] = ()):
         self.model_folders = dict(model_folders or {})  # e.g. {"vae_approx": folder}
+        self.extra_args = tuple(extra_args)  # e.g. ("--user-directory", dir) for a browser session
         self.comfy_root = Path(comfy_root)
         self.workdir = Path(workdir)
         self.preview_method = preview_method
@@ -162,7 +163,7 @@ class ComfyServer:
                "--database-url", "sqlite:///:memory:",
                "--output-directory", str(self.output_dir),
                "--temp-directory", str(self.workdir / "tmp"),
-               "--extra-model-paths-config", str(yaml_path), "--cache-none"]
+               "--extra-model-paths-config", str(yaml_path), "--cache-none", *self.extra_args]
         env = dict(os.environ)
         env["PYTHONDONTWRITEBYTECODE"] = "1"   # keep __pycache__ out of the repository tree
         env.pop("PYTHONPATH", None)            # the server's sys.path is ComfyUI's, never tests/ or the repo

@@ -1,0 +1,181 @@
+// What each nested node shows about its current (or last) run: the outer-step images in order,
+// the status line and whether Stop & keep can be used. Pure: fed with the websocket events'
+// details by nested_diffusion.js; object URLs are made and revoked through the two functions
+// given to the constructor, so every URL's life is visible to the tests.
+
+export const PHASE = Object.freeze({
+  RUNNING: "running",
+  STOPPING: "stopping",
+  STOPPED: "stopped",
+  CANCELLED: "cancelled",
+  DONE: "done",
+});
+
+const ACTIVE = new Set([PHASE.RUNNING, PHASE.STOPPING]);
+
+function newRun(promptId) {
+  // started: the nested sampler itself has begun (a progress update or an outer step came), so
+  // the server has a run to stop; before that the node may still be loading its model.
+  return { promptId, frames: [], total: null, planned: null, phase: PHASE.RUNNING, started: false,
+    stopRequested: false };
+}
+
+export class NestedRuns {
+  constructor({ createUrl, revokeUrl }) {
+    this.createUrl = createUrl;
+    this.revokeUrl = revokeUrl;
+    this.runs = new Map();      // node execution id -> run
+    this.pending = new Map();   // node execution id -> latest preview Blob not yet paired
+  }
+
+  run(nodeId) {
+    return this.runs.get(String(nodeId)) ?? null;
+  }
+
+  /** The node starts executing in prompt `promptId`: its old strip and status are replaced. */
+  begin(nodeId, promptId) {
+    const key = String(nodeId);
+    this.forget(key);
+    this.runs.set(key, newRun(promptId));
+  }
+
+  /** A preview image for a node (b_preview_with_metadata). The pack sends one per outer step,
+   *  just before that step's outer_step event, so the latest one is kept until that event.
+   *  Nodes without a run are only watched when `mayRunNested` (a sampler input not traced). */
+  preview(nodeId, promptId, blob, mayRunNested = false) {
+    const run = this.run(nodeId);
+    if (run ? run.promptId !== promptId || !ACTIVE.has(run.phase) : !mayRunNested) return;
+    this.pending.set(String(nodeId), blob);
+  }
+
+  /** A progress update of the node: its sampler runs. True when that is news. */
+  samplerProgress(nodeId, promptId) {
+    const run = this.run(nodeId);
+    if (!run || run.promptId !== promptId || run.started || !ACTIVE.has(run.phase)) return false;
+    run.started = true;
+    return true;
+  }
+
+  /** A nested_diffusion.outer_step event; returns the new frame. */
+  outerStep(detail) {
+    const key = String(detail.node);
+    const blob = this.pending.get(key);
+    this.pending.delete(key);
+    let run = this.runs.get(key);
+    const last = run?.frames.at(-1);
+    if (!run || run.promptId !== detail.prompt_id || (last && detail.step <= last.step)) {
+      this.begin(key, detail.prompt_id); // e.g. SamplerCustom, seen first through this event
+      run = this.runs.get(key);
+    }
+    const frame = {
+      step: detail.step,
+      total: detail.total,
+      nfe: detail.nfe,
+      sigma: detail.sigma,
+      elapsed: detail.elapsed,
+      url: blob ? this.createUrl(blob) : null,
+    };
+    run.frames.push(frame);
+    run.started = true;
+    run.total = detail.total;
+    if (Number.isFinite(detail.planned)) run.planned = detail.planned;
+    return frame;
+  }
+
+  /** Stop & keep was accepted by the server for this node's prompt. */
+  stopRequested(nodeId) {
+    const run = this.run(nodeId);
+    if (run && ACTIVE.has(run.phase)) {
+      run.stopRequested = true;
+      run.phase = PHASE.STOPPING;
+    }
+  }
+
+  /** The node has finished (another node executes, or the prompt succeeded). */
+  finish(nodeId) {
+    const run = this.run(nodeId);
+    if (!run || !ACTIVE.has(run.phase)) return;
+    const step = run.frames.at(-1)?.step ?? 0;
+    // Short of the last step without an error means the run was stopped: by the button, by
+    // another client's stop request, or by the server's own rules (time budget, chain stop).
+    run.phase = run.total != null && step >= run.total ? PHASE.DONE : PHASE.STOPPED;
+    this.pending.delete(String(nodeId));
+  }
+
+  /** Every node of `promptId` still running has finished: successfully, or not. */
+  endPrompt(promptId, { failed }) {
+    for (const [key, run] of this.runs) {
+      if (run.promptId !== promptId || !ACTIVE.has(run.phase)) continue;
+      if (failed) {
+        run.phase = PHASE.CANCELLED;
+        this.pending.delete(key);
+      } else {
+        this.finish(key);
+      }
+    }
+    // Previews kept for nodes that never turned out to run a nested sampler (a plain
+    // SamplerCustom) are dropped with the prompt.
+    for (const key of [...this.pending.keys()]) {
+      if (!ACTIVE.has(this.runs.get(key)?.phase)) this.pending.delete(key);
+    }
+  }
+
+  /** Runs of `promptId` that are active, other than `exceptNodeId` (finished by a new node). */
+  activeIn(promptId, exceptNodeId) {
+    const out = [];
+    for (const [key, run] of this.runs) {
+      if (run.promptId === promptId && ACTIVE.has(run.phase) && key !== String(exceptNodeId)) out.push(key);
+    }
+    return out;
+  }
+
+  /** The node was deleted (or its graph closed): release its images. */
+  forget(nodeId) {
+    const key = String(nodeId);
+    const run = this.runs.get(key);
+    for (const frame of run?.frames ?? []) if (frame.url) this.revokeUrl(frame.url);
+    this.runs.delete(key);
+    this.pending.delete(key);
+  }
+
+  forgetAll() {
+    for (const key of [...this.runs.keys()]) this.forget(key);
+    this.pending.clear();
+  }
+}
+
+/** Stop & keep can be pressed only while the node's nested sampler runs and no stop is pending. */
+export function canStop(run) {
+  return run?.phase === PHASE.RUNNING && run.started;
+}
+
+/** The status line under the node's widgets. */
+export function statusText(run) {
+  if (!run) return "";
+  const last = run.frames.at(-1);
+  const k = last?.step ?? 0;
+  const n = run.total ?? "?";
+  switch (run.phase) {
+    case PHASE.RUNNING: {
+      if (!last) return "starting the first outer step…";
+      const calls = run.planned ? `${last.nfe}/${run.planned}` : `${last.nfe}`;
+      const time = Number.isFinite(last.elapsed) ? ` · ${last.elapsed.toFixed(1)} s` : "";
+      return `outer step ${k}/${n} · ${calls} model calls${time}`;
+    }
+    case PHASE.STOPPING:
+      return `stopping: keeping outer step ${k}/${n}…`;
+    case PHASE.STOPPED:
+      return `stopped at ${k}/${n}`;
+    case PHASE.CANCELLED:
+      return `cancelled at ${k}/${n}`;
+    case PHASE.DONE:
+      return `done ${k}/${n}`;
+    default:
+      return "";
+  }
+}
+
+/** The label under one thumbnail, e.g. "3 · 60 calls". */
+export function frameLabel(frame) {
+  return `${frame.step} · ${frame.nfe} calls`;
+}
