@@ -1,5 +1,6 @@
 """ComfyUI node classes of the pack. Class names are workflow identities: never rename them."""
 
+from .demo_digits.loader_node import NestedDiffusionDemoModel
 from .ksampler_nodes import NestedKSampler, NestedKSamplerAdvanced
 from .sampler_node import SamplerNestedDiffusion
 from .stop_route import register_stop_route
@@ -10,10 +11,12 @@ NODE_CLASS_MAPPINGS = {
     "SamplerNestedDiffusion": SamplerNestedDiffusion,
     "NestedKSampler": NestedKSampler,
     "NestedKSamplerAdvanced": NestedKSamplerAdvanced,
+    "NestedDiffusionDemoModel": NestedDiffusionDemoModel,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "SamplerNestedDiffusion": "Nested Diffusion Sampler",
     "NestedKSampler": "Nested KSampler",
     "NestedKSamplerAdvanced": "Nested KSampler (Advanced)",
+    "NestedDiffusionDemoModel": "Nested Diffusion Demo Model (digits)",
 }
