@@ -154,22 +154,26 @@ def report_time(results, nfe, opts) -> None:
     def med(name, preview, key):
         return statistics.median(r[key] for r in results[(name, preview)])
 
+    def paired(a, b, key_a, key_b, scale=1.0):
+        """Median over repetitions of a/b, each pair measured within one round (robust to load drift)."""
+        return statistics.median(x[key_a] / (y[key_b] * scale) for x, y in zip(results[a], results[b]))
+
     for clock in ("wall", "cpu"):
         print(f"\n[{'wall clock' if clock == 'wall' else 'process CPU time (less disturbed by other load)'}; "
-              f"medians of {opts.reps}]")
+              f"medians of {opts.reps}; ratios are medians of per-round ratios]")
         head = (f"{'config':>7} {'NFE':>4} {'nested s':>9} {'plain s':>8} {'ratio':>6}   {'1st image s':>11} "
-                f"{'n1':>3} {'n1 x plain/NFE':>14} {'ratio':>6}   {'nested prev':>11} {'plain prev':>10}")
+                f"{'n1':>3} {'ratio':>6}   {'nested prev':>11} {'plain prev':>10}")
         print(head)
         print("-" * len(head))
         for name, value in nfe.items():
             plain = f"plain {value}"
-            nested_t, plain_t = med(name, False, clock), med(plain, False, clock)
             n1 = max(r["nfe1"] for r in results[(name, False)])
-            first = med(name, False, "first_" + clock)
-            expected_first = n1 * plain_t / value
-            print(f"{name.split()[1]:>7} {value:>4} {nested_t:>9.3f} {plain_t:>8.3f} {nested_t / plain_t:>6.3f}   "
-                  f"{first:>11.3f} {n1:>3} {expected_first:>14.3f} {first / expected_first:>6.3f}   "
-                  f"{med(name, True, clock) / nested_t:>11.3f} {med(plain, True, clock) / plain_t:>10.3f}")
+            print(f"{name.split()[1]:>7} {value:>4} {med(name, False, clock):>9.3f} {med(plain, False, clock):>8.3f} "
+                  f"{paired((name, False), (plain, False), clock, clock):>6.3f}   "
+                  f"{med(name, False, 'first_' + clock):>11.3f} {n1:>3} "
+                  f"{paired((name, False), (plain, False), 'first_' + clock, clock, n1 / value):>6.3f}   "
+                  f"{paired((name, True), (name, False), clock, clock):>11.3f} "
+                  f"{paired((plain, True), (plain, False), clock, clock):>10.3f}")
     print("ratio: nested / plain time at equal NFE. 1st image: time to the first outer image; n1: model calls by then;"
           "\n  its ratio is against n1 x the plain sampler's time per model call. prev: time with latent2rgb previews"
           "\n  / time without (nested: one per outer step; plain: one per step).")

@@ -55,7 +55,7 @@ def parse_args():
     p.add_argument("--configs", default="25x4,10x10,5x20", help="nested outer x inner steps (default %(default)s)")
     p.add_argument("--preview-steps", type=int, default=100, help="steps of the plain run whose x0 previews are "
                    "scored (default 100)")
-    p.add_argument("--plain-steps", default="4,10,20,40,100", help="k of the separate plain k-step runs "
+    p.add_argument("--plain-steps", default="4,8,10,20,40,60,80,100", help="k of the separate plain k-step runs "
                    "(default %(default)s)")
     p.add_argument("--sampler", default="euler_ancestral", help="ComfyUI sampler of the plain runs and of every "
                    "inner run (default %(default)s)")
@@ -64,6 +64,8 @@ def parse_args():
     p.add_argument("--plain-scheduler", default="normal", help="ComfyUI scheduler of the plain runs "
                    "(default %(default)s)")
     p.add_argument("--cfg", type=float, default=3.0, help="guidance scale (default %(default)s)")
+    p.add_argument("--unet", help="demo UNet weights file (default: the shipped nodes/demo_digits/unet.safetensors)")
+    p.add_argument("--classifier", help="classifier weights file (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0, help="seed of chunk 0; chunk j uses seed + j (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--state", default="bench/out/quality_vs_nfe.pt", help="classifier outputs so far, saved after "
@@ -83,9 +85,9 @@ class Judge:
     The demo's latent is the 8x8 digit itself, so it is judged as pixels without a decode (VAE
     Decode only redraws those pixels larger)."""
 
-    def __init__(self, demo):
+    def __init__(self, demo, path=None):
         self.demo = demo
-        self.net = demo.classifier.load_classifier()
+        self.net = demo.classifier.load_classifier(path)
 
     @torch.no_grad()
     def pixels(self, pixels: torch.Tensor) -> dict:
@@ -233,14 +235,14 @@ def main() -> int:
     nested_ksampler = comfy_inprocess.pack_module("nodes.nested_sampler").nested_ksampler
     outer_sigmas = comfy_inprocess.pack_module("nodes.comfy_schedules").outer_sigmas
 
-    model, clip, _vae = demo.load_demo()
+    model, clip, _vae = demo.load_demo(opts.unet)
     ctx = {
         "comfy": comfy, "model": model, "calls": comfy_inprocess.ModelCalls(model),
         "ms": model.get_model_object("model_sampling"), "nested_ksampler": nested_ksampler,
         "outer_sigmas": outer_sigmas, "conds": [demo.digit_conditioning(clip, d) for d in range(DIGITS)],
         "uncond": demo.digit_conditioning(clip, None), "latent_hw": demo.latent_hw,
     }
-    judge = Judge(demo)
+    judge = Judge(demo, opts.classifier)
     test_x, test_y, train_x = held_out_real()
     real_out = judge.pixels(test_x)
     train_feats = judge.pixels(train_x[:opts.samples])["features"]
@@ -249,8 +251,9 @@ def main() -> int:
             "accuracy": float((real_out["logits"].argmax(1) == test_y).double().mean()),
             "confidence": float(prob.gather(1, test_y[:, None]).double().mean()),
             "floor": frechet_distance(train_feats, real_out["features"])}
-    settings = {"cfg": opts.cfg, "sampler": opts.sampler, "nested_scheduler": opts.nested_scheduler,
-                "plain_scheduler": opts.plain_scheduler, "seed": opts.seed, "chunk": opts.chunk,
+    settings = {"unet": opts.unet or "shipped", "cfg": opts.cfg, "sampler": opts.sampler,
+                "nested_scheduler": opts.nested_scheduler, "plain_scheduler": opts.plain_scheduler,
+                "seed": opts.seed, "chunk": opts.chunk,
                 "configs": opts.configs, "preview_steps": opts.preview_steps, "plain_steps": opts.plain_steps}
     state = {"points": {}, "real": real, "settings": settings}
     scored_nfe = {n * i for n_outer, n in opts.configs for i in range(1, n_outer + 1)} | set(opts.plain_steps)
