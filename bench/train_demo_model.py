@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import sys
 import time
 from pathlib import Path
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PACK_ROOT / "tests" / "host"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_session import PACK_ROOT, open_demo
+from digits_data import load_split
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=8000, help="UNet optimiser steps")
+    p.add_argument("--steps", type=int, default=4000, help="UNet optimiser steps")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--uncond-fraction", type=float, default=0.15)
@@ -94,24 +91,9 @@ def train_classifier(torch, classifier_mod, split, epochs, seed):
 
 def main():
     args = parse_args()
-    if not os.environ.get("COMFYUI_PATH"):
-        sys.exit("train_demo_model.py builds ComfyUI's own UNet: set COMFYUI_PATH to a ComfyUI checkout and run "
-                 "it with that ComfyUI's Python (see the docstring for the exact command)")
-    import host_env  # tests/host
-
-    host_env.import_comfy()
-    import torch
-
-    torch.set_num_threads(args.threads)
-    pack = host_env.load_pack()
-    import importlib
-
-    from digits_data import load_split
-    demo = importlib.import_module(pack.__name__ + ".nodes.demo_digits.demo_model")
-    classifier_mod = importlib.import_module(pack.__name__ + ".nodes.demo_digits.classifier")
-    digit_space = importlib.import_module(pack.__name__ + ".nodes.demo_digits.digit_space")
-    weights_file = importlib.import_module(pack.__name__ + ".nodes.demo_digits.weights_file")
-    prompt_digits = importlib.import_module(pack.__name__ + ".nodes.demo_digits.prompt_digits")
+    env = open_demo("bench/train_demo_model.py", args.threads)
+    torch, demo, classifier_mod = env.torch, env.demo_model, env.classifier
+    digit_space, weights_file, prompt_digits = env.digit_space, env.weights_file, env.prompt_digits
 
     start = time.perf_counter()
     split = load_split()
@@ -186,7 +168,7 @@ def main():
     print(f"wrote {args.out_dir / 'unet.safetensors'} and classifier.safetensors "
           f"after {time.perf_counter() - start:.1f} s", flush=True)
     sampling_check(torch, demo, classifier, digit_space, args.out_dir / "unet.safetensors")
-    print(f"total {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"total {time.perf_counter() - start:.1f} s wall, {time.process_time():.1f} s CPU", flush=True)
 
 
 def sampling_check(torch, demo, classifier, digit_space, unet_path, per_digit=20, steps=20, cfg=3.0):
