@@ -31,7 +31,7 @@ node's own ``sample``, which keeps every outer image for its ``outer_step_images
 Goal: nested <= plain + 3 latents, and + one latent per outer step more with the images kept.
 
 Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/demo_cost.py
-Options: --reps 7 --batch 1 --configs 5x20,10x10,25x4 --threads 1 --no-memory
+Options: --reps 7 --batch 1 --configs 5x20,10x10,25x4 --threads 1 --memory-batches 1,64 --no-memory --no-time
 """
 
 from __future__ import annotations
@@ -60,10 +60,14 @@ def parse_args():
     p.add_argument("--sampler", default="euler_ancestral", help="plain sampler and inner sampler (default %(default)s)")
     p.add_argument("--cfg", type=float, default=3.0, help="guidance scale (default %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.add_argument("--memory-batches", default="1,64", help="latent batch sizes of the memory measurements "
+                   "(default %(default)s: the per-call constant shows at 1, the per-latent cost at 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    p.add_argument("--no-time", action="store_true", help="skip the timing runs")
     p.add_argument("--child", help=argparse.SUPPRESS)  # "method:NxM": one memory measurement, prints JSON
     opts = p.parse_args()
     opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
+    opts.memory_batches = [int(b) for b in opts.memory_batches.split(",") if b]
     return opts
 
 
@@ -219,8 +223,8 @@ def memory_child(opts) -> int:
     Path("/proc/self/clear_refs").write_text("5")
     run()
     hwm = _status_kib("VmHWM")
-    print(json.dumps({"method": method, "config": config, "tensor_peak": peak, "rss_peak_kib": hwm - rss_start,
-                      "nfe": setup.calls.count, "latent_bytes": setup.latent_bytes}))
+    print(json.dumps({"method": method, "config": config, "batch": opts.batch, "tensor_peak": peak,
+                      "rss_peak_kib": hwm - rss_start, "nfe": setup.calls.count, "latent_bytes": setup.latent_bytes}))
     return 0
 
 
@@ -233,38 +237,40 @@ def _status_kib(field: str) -> int:
 
 def measure_memory(opts) -> list[dict]:
     rows = []
-    for big_n, small_n in opts.configs:
-        for method in MEMORY_METHODS:
-            cmd = [sys.executable, __file__, "--child", f"{method}:{big_n}x{small_n}", "--batch", str(opts.batch),
-                   "--threads", str(opts.threads), "--sampler", opts.sampler, "--cfg", str(opts.cfg)]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-            if done.returncode != 0:
-                raise SystemExit(f"memory child {method} {big_n}x{small_n} failed:\n{done.stderr[-3000:]}")
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for batch in opts.memory_batches:
+        for big_n, small_n in opts.configs:
+            for method in MEMORY_METHODS:
+                cmd = [sys.executable, __file__, "--child", f"{method}:{big_n}x{small_n}", "--batch", str(batch),
+                       "--threads", str(opts.threads), "--sampler", opts.sampler, "--cfg", str(opts.cfg)]
+                done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+                if done.returncode != 0:
+                    raise SystemExit(f"memory child {method} {big_n}x{small_n} failed:\n{done.stderr[-3000:]}")
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return rows
 
 
 def report_memory(rows, opts) -> None:
-    latent = rows[0]["latent_bytes"]
-    print(f"\n[peak memory during one sampling call, each in its own process; batch {opts.batch}, one latent = "
-          f"{latent} bytes]")
-    head = (f"{'config':>7} {'method':<14} {'NFE':>4} {'tensor peak KiB':>15} {'- plain, latents':>17} {'goal':>6}   "
-            f"{'RSS peak KiB':>12} {'- plain':>8}")
+    print("\n[peak memory during one sampling call, each in its own process; one latent = batch x 1 x 8 x 8 float32]")
+    head = (f"{'batch':>5} {'config':>7} {'method':<14} {'NFE':>4} {'tensor peak KiB':>15} {'- plain KiB':>11} "
+            f"{'in latents':>10} {'goal':>10}   {'RSS peak KiB':>12} {'- plain':>8}")
     print(head)
     print("-" * len(head))
-    for big_n, small_n in opts.configs:
-        config = f"{big_n}x{small_n}"
-        by = {r["method"]: r for r in rows if r["config"] == config}
-        base = by["plain"]
-        for method in MEMORY_METHODS:
-            r = by[method]
-            extra = (r["tensor_peak"] - base["tensor_peak"]) / latent
-            goal = {"plain": None, "nested": 3, "nested+images": 3 + big_n}[method]
-            mark = "" if goal is None else f"<={goal}" + ("" if extra <= goal else " MISS")
-            print(f"{config:>7} {method:<14} {r['nfe']:>4} {r['tensor_peak'] / 1024:>15.1f} {extra:>17.2f} "
-                  f"{mark:>6}   {r['rss_peak_kib']:>12} {r['rss_peak_kib'] - base['rss_peak_kib']:>8}")
+    for batch in opts.memory_batches:
+        for big_n, small_n in opts.configs:
+            config = f"{big_n}x{small_n}"
+            by = {r["method"]: r for r in rows if r["config"] == config and r["batch"] == batch}
+            base = by["plain"]
+            for method in MEMORY_METHODS:
+                r = by[method]
+                extra = r["tensor_peak"] - base["tensor_peak"]
+                latents = extra / r["latent_bytes"]
+                goal = {"plain": None, "nested": 3, "nested+images": 3 + big_n}[method]
+                mark = "" if goal is None else f"<={goal}" + ("" if latents <= goal else " MISS")
+                print(f"{batch:>5} {config:>7} {method:<14} {r['nfe']:>4} {r['tensor_peak'] / 1024:>15.1f} "
+                      f"{extra / 1024:>11.1f} {latents:>10.2f} {mark:>10}   {r['rss_peak_kib']:>12} "
+                      f"{r['rss_peak_kib'] - base['rss_peak_kib']:>8}")
     print("tensor peak: live CPU tensor bytes above the start of the call (torch.profiler, profile_memory); "
-          "RSS peak: VmHWM - VmRSS at the start (coarse: malloc caching, pages).")
+          "RSS peak: VmHWM - VmRSS at the start (coarse: malloc caching, 4 KiB pages).")
 
 
 def main() -> int:
@@ -279,8 +285,9 @@ def main() -> int:
     print(f"command: {comfy_inprocess.command_line(SCRIPT)}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {opts.batch}, cfg {setup.cfg}, "
           f"sampler {opts.sampler}; load average {os.getloadavg()[0]:.2f} (cpu_count {os.cpu_count()})")
-    results, nfe = time_all(setup, opts)
-    report_time(results, nfe, opts)
+    if not opts.no_time:
+        results, nfe = time_all(setup, opts)
+        report_time(results, nfe, opts)
     if not opts.no_memory:
         report_memory(measure_memory(opts), opts)
     return 0

@@ -71,7 +71,7 @@ def plot(rows: list[Row], measures: list[Measure], path: Path, title: str, refer
                          "matplotlib (see bench/README.md)") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     methods = list(dict.fromkeys(r.method for r in rows))
     all_nfe = [r.nfe for r in rows]
@@ -88,6 +88,11 @@ def plot(rows: list[Row], measures: list[Measure], path: Path, title: str, refer
             value, label = references[m.key]
             ax.axhline(value, color="grey", linestyle="--", linewidth=1, label=label)
         ax.set_xscale("log")
+        shown = [r.values[m.key] for r in rows if m.key in r.values]
+        if min(shown) > 0 and max(shown) / min(shown) > 20:  # distances spanning decades
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ticks = [n for n in (1, 2, 4, 10, 20, 40, 100, 200, 400, 1000) if min(all_nfe) <= n <= max(all_nfe)]
         ax.set_xticks(ticks, [str(n) for n in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
