@@ -38,7 +38,7 @@ COUNT = 4000
 SETUPS = {"ve": "VE path, SD-1.5 sigma table", "flow": "flow path, shift-3 flow table"}
 NESTED = [(25, 4), (10, 10), (5, 20)]
 PREVIEW_STEPS = 100
-MEASURES = [Measure("on_mode", "on a mode"), Measure("frechet", "Frechet 2-D", "{:.3f}", "lower"),
+MEASURES = [Measure("on_mode", "on a mode", fraction=True), Measure("frechet", "Frechet 2-D", "{:.3f}", "lower"),
             Measure("sliced_w", "sliced W", "{:.3f}", "lower")]
 README_NFE = [4, 10, 20, 40, 60, 80, 100]
 

@@ -25,6 +25,7 @@ class Measure:
     header: str
     fmt: str = "{:.3f}"
     better: str = "higher"  # or "lower": only for the plot's axis label
+    fraction: bool = False  # a value in [0, 1]: the plot's axis is fixed so small wiggles are not magnified
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -89,7 +90,9 @@ def plot(rows: list[Row], measures: list[Measure], path: Path, title: str, refer
             ax.axhline(value, color="grey", linestyle="--", linewidth=1, label=label)
         ax.set_xscale("log")
         shown = [r.values[m.key] for r in rows if m.key in r.values]
-        if min(shown) > 0 and max(shown) / min(shown) > 20:  # distances spanning decades
+        if m.fraction:
+            ax.set_ylim(0.9 if min(shown) >= 0.9 else 0.0, 1.005)
+        elif min(shown) > 0 and max(shown) / min(shown) > 20:  # distances spanning decades
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(ScalarFormatter())
             ax.yaxis.set_minor_formatter(NullFormatter())
