@@ -68,9 +68,10 @@ def parse_args():
     p.add_argument("--classifier", help="classifier weights file (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0, help="seed of chunk 0; chunk j uses seed + j (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    p.add_argument("--state", default="bench/out/quality_vs_nfe.pt", help="classifier outputs so far, saved after "
-                   "every chunk (default %(default)s)")
-    p.add_argument("--plot", default="bench/results/quality_vs_nfe.png", help="PNG plot (default %(default)s)")
+    root = comfy_inprocess.PACK_ROOT
+    p.add_argument("--state", default=str(root / "bench" / "out" / "quality_vs_nfe.pt"),
+                   help="classifier outputs so far, saved after every chunk (default %(default)s)")
+    p.add_argument("--plot", default=str(root / "docs" / "quality_vs_nfe.png"), help="PNG plot (default %(default)s)")
     p.add_argument("--from-state", metavar="FILE", help="no sampling: tables and plot from a saved state")
     opts = p.parse_args()
     opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
