@@ -1,26 +1,48 @@
 """Anytime report: nested vs vanilla sampling of a 2-D four-mode mixture with exact denoisers,
 plus the conformance error against the VP re-derivation of the reference (tests/core).
 
-Run from anywhere: ``python bench/anytime_report.py`` (needs torch only).
+Then the quality-versus-NFE table of bench/quality_vs_nfe.py on the same mixture (no training
+noise: the denoisers are exact posterior means), per path: nested 25x4, 10x10 and 5x20 (each
+outer step a point), the plain sampler's x0 prediction during one 100-step run, and separate
+plain runs of k steps. Measures: the fraction of samples on a mode (the analogue of the digit
+classifier's accuracy), and the Frechet distance (the FID formula on the 2-D points) and the
+sliced Wasserstein distance to an exact data sample. It is plotted to
+``bench/results/anytime_gmm.png``.
+
+Run from anywhere: ``python bench/anytime_report.py`` (needs torch; the plot needs matplotlib).
+Options: ``--plot PATH``, ``--no-plot``.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# tests/helpers: the helpers this report shares with the core tests; ROOT: the pack's nested_core.
-for entry in (ROOT / "tests" / "helpers", ROOT):
+# tests/helpers: the helpers this report shares with the core tests; ROOT: the pack's nested_core;
+# bench: the quality table it shares with quality_vs_nfe.py.
+for entry in (ROOT / "tests" / "helpers", ROOT, ROOT / "bench"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
+import torch  # noqa: E402
+from quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
+
 from anytime import INNER_ETA, INNER_STEPS, OUTER_STEPS, run_anytime  # noqa: E402
 from gmm import four_mode_mixture, sliced_wasserstein, sliced_wasserstein_null  # noqa: E402
+from ksamplers import sample_ddim_flow, sample_euler_ancestral  # noqa: E402
+from nested_core import paper_inner_sigmas, paper_outer_sigmas, sample_nested  # noqa: E402
+from sigma_tables import flow_sigma_table, sd_sigma_table  # noqa: E402
 from vp_reference import CONFIGS, ENDS, INNER_ETAS, conformance_errors  # noqa: E402
 
 COUNT = 4000
 SETUPS = {"ve": "VE path, SD-1.5 sigma table", "flow": "flow path, shift-3 flow table"}
+NESTED = [(25, 4), (10, 10), (5, 20)]
+PREVIEW_STEPS = 100
+MEASURES = [Measure("on_mode", "on a mode", fraction=True), Measure("frechet", "Frechet 2-D", "{:.3f}", "lower"),
+            Measure("sliced_w", "sliced W", "{:.3f}", "lower")]
+README_NFE = [4, 10, 20, 40, 60, 80, 100]
 
 
 def _fmt(values) -> str:
@@ -58,11 +80,77 @@ def report_conformance() -> None:
                 print(f"{outer_steps:3d} {inner_steps:4d} {eta:11.2f}   {end:10s} {error:11.2e}")
 
 
+def quality_rows(path: str, count: int = COUNT, seed: int = 0) -> tuple[list[Row], torch.Tensor]:
+    """The rows of the quality-versus-NFE table for one path, and the data sample they are scored against.
+    Every method starts from the same points and the same sampler settings as run_anytime."""
+    gmm = four_mode_mixture()
+    table = sd_sigma_table() if path == "ve" else flow_sigma_table(3.0)
+    model, sampler = (gmm.ve_model, sample_euler_ancestral) if path == "ve" else (gmm.flow_model, sample_ddim_flow)
+    g = torch.Generator().manual_seed(seed)
+    x0, _ = gmm.sample(count, g)
+    eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    top = float(paper_outer_sigmas(table, PREVIEW_STEPS)[0])  # all grids start at the table's top level
+    start = x0 + top * eps if path == "ve" else (1.0 - top) * x0 + top * eps
+    data, _ = gmm.sample(count, torch.Generator().manual_seed(seed + 3))
+
+    def scored(method, nfe, points):
+        return Row(method, nfe, {"on_mode": gmm.on_mode_fraction(points),
+                                 "frechet": frechet_distance(points, data),
+                                 "sliced_w": sliced_wasserstein(points, data)})
+
+    rows = []
+    for outer_steps, inner_steps in NESTED:
+        seen = []
+        sample_nested(model, start.clone(), paper_outer_sigmas(table, outer_steps), extra_args={"seed": seed + 1},
+                      callback=lambda d, seen=seen: seen.append((d["nfe"], d["denoised"])), path=path,
+                      inner_sampler=sampler, inner_sigmas=lambda s, n=inner_steps: paper_inner_sigmas(table, s, n),
+                      inner_options={"eta": INNER_ETA})
+        rows += [scored(f"nested {outer_steps}x{inner_steps}", nfe, img) for nfe, img in seen]
+    scored_nfe = sorted({r.nfe for r in rows})
+    previews = []
+    sampler(model, start.clone(), paper_outer_sigmas(table, PREVIEW_STEPS), extra_args={"seed": seed + 2},
+            callback=lambda d: previews.append(d["denoised"]), eta=INNER_ETA)
+    rows += [scored("plain x0 preview", k, previews[k - 1]) for k in scored_nfe]
+    for k in scored_nfe:
+        final = sampler(model, start.clone(), paper_outer_sigmas(table, k), extra_args={"seed": seed + 2},
+                        eta=INNER_ETA)
+        rows.append(scored("plain k steps", k, final))
+    return rows, data
+
+
+def report_quality(path: str, plot_path: Path | None) -> None:
+    rows, data = quality_rows(path)
+    twin, _ = four_mode_mixture().sample(COUNT, torch.Generator().manual_seed(4))
+    floor = {"on_mode": four_mode_mixture().on_mode_fraction(data), "frechet": frechet_distance(twin, data),
+             "sliced_w": sliced_wasserstein(twin, data)}
+    print(f"\n== quality versus NFE, {SETUPS[path]}: {COUNT} samples per point, inner eta {INNER_ETA}, "
+          f"paper_faithful grids, the same start points for every method")
+    print(format_table(rows, MEASURES))
+    print(f"reference: two exact data samples: on a mode {floor['on_mode']:.3f}, Frechet {floor['frechet']:.3f}, "
+          f"sliced W {floor['sliced_w']:.3f}")
+    for measure in (MEASURES[2], MEASURES[0]):
+        print(f"\n{measure.header} by NFE (Markdown):")
+        print(format_pivot(rows, measure, README_NFE))
+    if plot_path is not None:
+        refs = {key: (value, "two exact data samples") for key, value in floor.items()}
+        target = plot_path.with_name(f"{plot_path.stem}_{path}{plot_path.suffix}")
+        title = f"exact 2-D Gaussian-mixture denoiser, {SETUPS[path]}, {COUNT} samples per point"
+        print(f"plot: {plot(rows, MEASURES, target, title, refs)}")
+
+
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--plot", default=str(ROOT / "bench" / "results" / "anytime_gmm.png"),
+                   help="PNG base name; the path (ve, flow) is appended (default %(default)s)")
+    p.add_argument("--no-plot", action="store_true", help="print the tables only (no matplotlib needed)")
+    opts = p.parse_args()
+    torch.set_num_threads(1)
     null_mean, _ = sliced_wasserstein_null(four_mode_mixture(), COUNT)
     for path in SETUPS:
         report_path(path, null_mean)
     report_conformance()
+    for path in SETUPS:
+        report_quality(path, None if opts.no_plot else Path(opts.plot))
 
 
 if __name__ == "__main__":

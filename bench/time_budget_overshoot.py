@@ -28,12 +28,12 @@ PACK_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PACK_ROOT / "tests" / "host" / "server"))
 
 from comfy_server import ComfyServer  # noqa: E402
-from server_prompts import base_graph, nested_ksampler  # noqa: E402
+from server_prompts import base_graph, nested_ksampler_node  # noqa: E402
 
 
 def prompt(max_seconds: float) -> dict:
     graph = base_graph(size=256)
-    graph["5"] = nested_ksampler(outer_steps=8, inner_steps=3, scheduler="karras")
+    graph["5"] = nested_ksampler_node(outer_steps=8, inner_steps=3, scheduler="karras")
     graph["5"]["inputs"]["max_seconds"] = max_seconds
     graph["6"] = {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": "nd_bench/budget"}}
     return graph
