@@ -49,6 +49,17 @@ class CountingModel:
         return getattr(self._model, name)
 
 
+def name_outer_step(error: BaseException, where: str) -> None:
+    """Append the failing outer step to an error raised inside an inner run, in place.
+
+    The error keeps its type and traceback, so the host still recognises it (ComfyUI frees
+    memory on an out-of-memory error and reports an interrupt as such). Only errors whose
+    message is their first argument are touched; argument-less ones (an interrupt) are not.
+    """
+    if error.args and isinstance(error.args[0], str) and where not in error.args[0]:
+        error.args = (f"{error.args[0]} [nested diffusion: during the inner run of {where}]",) + error.args[1:]
+
+
 def inner_seed(seed: int | None, outer_index: int) -> int:
     """Seed of the inner run at ``outer_index``: reproducible, and different at every outer step,
     so stochastic inner samplers (which seed their noise from ``extra_args['seed']``) do not
@@ -77,8 +88,8 @@ def validate_outer_sigmas(sigmas: torch.Tensor, leftover_noise: bool = False) ->
         raise ValueError("sigmas must hold at least 2 values (one outer step), descending to 0; got "
                          f"{0 if sigmas is None else sigmas.numel()}")
     values = [float(s) for s in sigmas.flatten()]
-    if any(math.isnan(v) for v in values):
-        raise ValueError("sigmas must not contain NaN")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"sigmas must be finite, without NaN or inf; got {values[:8]}")
     if values[-1] < 0.0 or (values[-1] != 0.0 and not leftover_noise):
         raise ValueError(f"sigmas must end at 0 (the last outer step returns the inner sample); ends at {values[-1]:g}")
     if any(b >= a for a, b in zip(values, values[1:])):
@@ -105,6 +116,13 @@ def _at_precision(schedule: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     keep = torch.ones_like(cast, dtype=torch.bool)
     keep[1:] = cast[1:] < cast[:-1]
     return cast[keep].clone()
+
+
+def inner_run_schedule(inner_sigmas: Callable[[float], torch.Tensor], sigma: float,
+                       outer_sigmas: torch.Tensor) -> torch.Tensor:
+    """The schedule the inner run at outer level ``sigma`` is given: ``inner_sigmas(sigma)``,
+    checked, in the outer schedule's dtype, with levels that coincide at that precision merged."""
+    return _at_precision(_validate_inner(sigma, torch.as_tensor(inner_sigmas(sigma))), outer_sigmas)
 
 
 @torch.no_grad()
@@ -180,21 +198,25 @@ def sample_nested(
 
     for i in range(len(outer) - 1):
         sigma, sigma_next = outer[i], outer[i + 1]
-        schedule = _at_precision(_validate_inner(sigma, torch.as_tensor(inner_sigmas(sigma))), sigmas)
+        schedule = inner_run_schedule(inner_sigmas, sigma, sigmas)
         run_args = dict(extra_args)
         run_args["seed"] = inner_seed(seed, i)
         if inner_extra_args is not None:
             run_args = inner_extra_args(run_args, schedule, i)
         counted.stop_armed = image is not None
+        where = f"outer step {i + 1}/{len(outer) - 1} (sigma {sigma:g})"
         try:
             y = inner_sampler(counted, x.clone(), schedule, extra_args=run_args, callback=None,
                               disable=True, **inner_options)
         except _StopRequested:
             return image
+        except Exception as error:
+            name_outer_step(error, where)
+            raise
         step_image = y * reference_x0_scale(path, float(schedule[-1]))
         if not bool(torch.isfinite(step_image).all()):
-            raise RuntimeError(f"the model produced NaN or inf during the inner run of outer step {i} "
-                               f"(sigma {sigma:g}); check the model, its dtype and the cfg")
+            raise RuntimeError(f"the model produced NaN or inf during the inner run of {where}; "
+                               "check the model, its dtype and the cfg")
         image = step_image.to(dtype=x.dtype)
         if callback is not None:
             callback({"i": i, "x": x, "sigma": sigmas[i], "sigma_hat": sigmas[i],

@@ -55,8 +55,8 @@ def paper_outer_sigmas(sigma_table: torch.Tensor, outer_steps: int) -> torch.Ten
     table = _check_table(sigma_table)
     n = _check_steps("outer_steps", outer_steps)
     last = table.numel() - 1
-    grid = torch.linspace(1, last, min(n + 1, last), dtype=torch.float64).round().long().flip(0)
-    return torch.cat([table[grid[:-1]], table.new_zeros(1)])
+    grid = torch.linspace(1, last, max(2, min(n + 1, last)), dtype=torch.float64).round().long().flip(0)
+    return _without_repeats(torch.cat([table[grid[:-1]], table.new_zeros(1)]))
 
 
 def paper_inner_sigmas(
@@ -82,7 +82,18 @@ def paper_inner_sigmas(
     out = table[taus].clone()
     out[0] = float(sigma)
     tail = table[:1] if end == END_SIGMA_MIN and float(sigma) > float(table[0]) else table.new_zeros(1)
-    return torch.cat([out, tail])
+    return _without_repeats(torch.cat([out, tail]))
+
+
+def _without_repeats(levels: torch.Tensor) -> torch.Tensor:
+    """A descending schedule with every level not strictly below its predecessor dropped: a
+    table with repeated entries (a coarse or low-precision model table) would otherwise give
+    a sampler a zero-length step."""
+    keep = [0]
+    for i in range(1, levels.numel()):
+        if float(levels[i]) < float(levels[keep[-1]]):
+            keep.append(i)
+    return levels[keep]
 
 
 def _descending_from(sigma: float, levels: torch.Tensor) -> torch.Tensor:
