@@ -18,6 +18,7 @@ class RawAnswer:
     status: int
     body: bytes
     seconds: float
+    headers: dict[str, str]
 
 
 def raw_post(port: int, path: str, body: bytes | None, headers: dict[str, str] | None = None,
@@ -27,6 +28,7 @@ def raw_post(port: int, path: str, body: bytes | None, headers: dict[str, str] |
     try:
         conn.request("POST", path, body=body, headers=dict(headers or {}))
         response = conn.getresponse()
-        return RawAnswer(response.status, response.read(), time.monotonic() - started)
+        body = response.read()
+        return RawAnswer(response.status, body, time.monotonic() - started, dict(response.getheaders()))
     finally:
         conn.close()
