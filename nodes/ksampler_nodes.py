@@ -9,6 +9,7 @@ import comfy.utils
 import latent_preview
 
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
+from .linked_inputs import literal_link_error
 from .nested_sampler import check_latent_channels, nested_ksampler
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .stop_requests import RerunAfterStop
@@ -80,6 +81,10 @@ class _NestedKSamplerNode(RerunAfterStop):
     RETURN_TYPES = ("LATENT", "LATENT")
     RETURN_NAMES = ("LATENT", "outer_step_images")
     FUNCTION = "sample"
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model=None, positive=None, negative=None, latent_image=None):
+        return literal_link_error(model=model, positive=positive, negative=negative, latent_image=latent_image)
 
 
 class NestedKSampler(_NestedKSamplerNode):

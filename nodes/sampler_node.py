@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
+from .linked_inputs import literal_link_error
 from .nested_sampler import nested_ksampler
 from .stop_requests import RerunAfterStop
 
@@ -42,6 +43,10 @@ class SamplerNestedDiffusion(RerunAfterStop):
                                "to use for the inner runs instead of inner_sampler."}),
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, inner_sampler_override=None):
+        return literal_link_error(inner_sampler_override=inner_sampler_override)
 
     def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None):
         return (nested_ksampler(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override),)
