@@ -25,6 +25,7 @@ class Ticket:
     prompt_id: str | None = None
     messages: list[dict] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    stepped: asyncio.Event = field(default_factory=asyncio.Event)  # its first outer_step event arrived
 
     def of_type(self, kind: str) -> list[dict]:
         return [m["data"] for m in self.messages if m.get("type") == kind]
@@ -92,6 +93,8 @@ class WsClient:
                     self.unattributed.append(data)
                 continue
             ticket.messages.append(data)
+            if data.get("type") == EVENT:
+                ticket.stepped.set()
             if data.get("type") == "executing" and body.get("node") is None:
                 ticket.done.set()
 
