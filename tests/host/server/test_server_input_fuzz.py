@@ -19,7 +19,7 @@ from node_input_cases import node_input_cases
 from robust_fixtures import FULL, assert_no_nested_run_left
 from ws_client import WsClient
 
-PAIRS = 1500 if FULL else 120
+PAIRS = 1500 if FULL else 30
 RUN_BOUND_S = 30.0      # then the case is interrupted ...
 END_BOUND_S = 60.0      # ... and must end within this
 

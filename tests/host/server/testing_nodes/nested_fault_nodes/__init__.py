@@ -8,6 +8,8 @@
   in ``transformer_options["sample_sigmas"]`` and which starts at the outer level.
 * ``NestedTestInterrupt`` passes a LATENT through and interrupts the prompt, so the node after
   it (for example the second nested node of a chain) is interrupted before its first call.
+* ``NestedTestPackState`` reports the pack's bookkeeping as UI output (in /history): entries in
+  the stop registry and live reporter objects, for the memory test.
 
 A separate pack from ``nested_test_nodes`` so that it needs nothing but ComfyUI itself.
 """
@@ -93,11 +95,55 @@ class NestedTestInterrupt:
         return (samples,)
 
 
+def _pack_bookkeeping() -> dict:
+    """The pack's stop registry, found by its type (the pack's module name is its folder path),
+    and the live objects of the pack's per-run classes."""
+    import gc
+    import sys
+
+    registries = [m.STOPS for m in list(sys.modules.values())
+                  if type(getattr(m, "STOPS", None)).__name__ == "StopRequests"]
+    gc.collect()
+    per_run = {}
+    for obj in gc.get_objects():
+        name = type(obj).__name__
+        if name in ("OuterStepReporter", "CountingModel", "ModelCallGate"):
+            per_run[name] = per_run.get(name, 0) + 1
+    registry = registries[0] if registries else None
+    return {
+        "registries": len({id(r) for r in registries}),
+        "running": len(getattr(registry, "_running", {})),
+        "requested": len(getattr(registry, "_requested", ())),
+        "per_run_objects": sum(per_run.values()),
+        "gc_objects": len(gc.get_objects()),
+    }
+
+
+class NestedTestPackState:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"tag": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1})}}
+
+    @classmethod
+    def IS_CHANGED(cls, tag):
+        return float("nan")  # always run, with or without ComfyUI's cache
+
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "report"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def report(self, tag):
+        return {"ui": {"pack_state": [_pack_bookkeeping()]}}
+
+
 NODE_CLASS_MAPPINGS = {
+    "NestedTestPackState": NestedTestPackState,
     "NestedTestFaultyModel": NestedTestFaultyModel,
     "NestedTestInterrupt": NestedTestInterrupt,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
+    "NestedTestPackState": "Nested test: pack state",
     "NestedTestFaultyModel": "Nested test: faulty model",
     "NestedTestInterrupt": "Nested test: interrupt",
 }
