@@ -8,8 +8,7 @@ from contextlib import contextmanager
 
 import torch
 
-from comfy_server import ComfyServer
-from conftest import require_pack_nodes
+from comfy_server import PACK_NODES, ComfyServer
 from server_prompts import load_latent
 
 STOP_ROUTE = "/nested_diffusion/stop"
@@ -23,7 +22,9 @@ def own_server(tmp_path_factory, name: str, **kwargs):
     server = ComfyServer(os.environ["COMFYUI_PATH"], tmp_path_factory.mktemp(name), kwargs.pop("preview", "none"),
                          **kwargs)
     try:
-        yield require_pack_nodes(server.start())
+        missing = [name for name in PACK_NODES if name not in server.start().object_info()]
+        assert not missing, f"the pack's nodes {missing} did not load:\n{server.log_tail()}"
+        yield server
     finally:
         server.stop()
 
