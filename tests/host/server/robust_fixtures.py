@@ -29,8 +29,11 @@ def own_server(tmp_path_factory, name: str, **kwargs):
         server.stop()
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of a process, from /proc (Linux)."""
+def rss_bytes(server) -> int:
+    """Resident set size of the server process, from /proc (Linux)."""
+    code = server.proc.poll()
+    assert code is None, f"the server exited with {code}:\n{server.log_tail(30)}"
+    pid = server.proc.pid
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmRSS:"):

@@ -54,7 +54,7 @@ async def sequential_run(server, prompts: int) -> dict:
             assert ticket.outcome == "success", ticket.messages[-3:]
             if n + 1 == WARMUP or n + 1 == prompts or (n + 1) % max(prompts // 4, 1) == 0:
                 states.append((n + 1, await state(client, n)))
-                rss.append((n + 1, rss_bytes(server.proc.pid)))
+                rss.append((n + 1, rss_bytes(server)))
         await client.close()
     return {"rss": rss, "seconds": seconds, "states": states}
 
