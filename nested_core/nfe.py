@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple, Union
 
 import torch
 
-from .schedules import validate_outer_sigmas
+from .schedules import inner_run_schedule, validate_outer_sigmas
 
 CallsPerRun = Union[int, Callable[[torch.Tensor], int]]
 
@@ -22,7 +22,8 @@ class NfePlan(NamedTuple):
 
 def nfe_plan(outer_sigmas: torch.Tensor, inner_sigmas: Callable[[float], torch.Tensor],
              calls_per_step: CallsPerRun = 1) -> NfePlan:
-    """Total NFE of a nested run and the NFE at which each outer image is ready.
+    """Total NFE of a nested run and the NFE at which each outer image is ready, counted on
+    the inner schedules ``sample_nested`` runs (levels merged at the outer schedule's precision).
 
     ``calls_per_step`` is the inner sampler's model calls per schedule step (1 for Euler,
     DDIM, DPM++ 2M; 2 for Heun or DPM2, ...), or a function of the inner schedule giving the
@@ -30,7 +31,7 @@ def nfe_plan(outer_sigmas: torch.Tensor, inner_sigmas: Callable[[float], torch.T
     """
     ready, spent = [], 0
     for sigma in validate_outer_sigmas(outer_sigmas)[:-1]:
-        schedule = torch.as_tensor(inner_sigmas(sigma))
+        schedule = inner_run_schedule(inner_sigmas, sigma, outer_sigmas)
         if callable(calls_per_step):
             spent += int(calls_per_step(schedule))
         else:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .outer_step import PATHS, VE, outer_step, reference_x0_scale
-from .schedules import at_precision, validate_inner_sigmas, validate_outer_sigmas
+from .schedules import inner_run_schedule, validate_outer_sigmas
 
 # Derived seeds stay below 2**63, so they fit the signed 64-bit integer every seed consumer
 # (torch.manual_seed, numpy, ComfyUI's noise code) accepts.
@@ -61,6 +61,17 @@ class ModelCallGate:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
+
+
+def name_outer_step(error: BaseException, where: str) -> None:
+    """Append the failing outer step to an error raised inside an inner run, in place.
+
+    The error keeps its type and traceback, so the host still recognises it (ComfyUI frees
+    memory on an out-of-memory error and reports an interrupt as such). Only errors whose
+    message is their first argument are touched; argument-less ones (an interrupt) are not.
+    """
+    if error.args and isinstance(error.args[0], str) and where not in error.args[0]:
+        error.args = (f"{error.args[0]} [nested diffusion: during the inner run of {where}]",) + error.args[1:]
 
 
 def inner_seed(seed: int | None, outer_index: int) -> int:
@@ -167,21 +178,25 @@ def sample_nested(
 
     for i in range(len(outer) - 1):
         sigma, sigma_next = outer[i], outer[i + 1]
-        schedule = at_precision(validate_inner_sigmas(sigma, torch.as_tensor(inner_sigmas(sigma))), sigmas)
+        schedule = inner_run_schedule(inner_sigmas, sigma, sigmas)
         run_args = dict(extra_args)
         run_args["seed"] = inner_seed(seed, i)
         if inner_extra_args is not None:
             run_args = inner_extra_args(run_args, schedule, i)
         counted.stop_armed = image is not None
+        where = f"outer step {i + 1}/{len(outer) - 1} (sigma {sigma:g})"
         try:
             y = inner_sampler(counted, x.clone(), schedule, extra_args=run_args, callback=None,
                               disable=True, **inner_options)
         except _StopRequested:
             return stop_here(i, x, sigma)
+        except Exception as error:
+            name_outer_step(error, where)
+            raise
         step_image = y * reference_x0_scale(path, float(schedule[-1]))
         if not bool(torch.isfinite(step_image).all()):
-            raise RuntimeError(f"the model produced NaN or inf during the inner run of outer step {i} "
-                               f"(sigma {sigma:g}); check the model, its dtype and the cfg")
+            raise RuntimeError(f"the model produced NaN or inf during the inner run of {where}; "
+                               "check the model, its dtype and the cfg")
         image = step_image.to(dtype=x.dtype)
         if callback is not None:
             callback({"i": i, "x": x, "sigma": sigmas[i], "sigma_hat": sigmas[i],

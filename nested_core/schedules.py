@@ -49,8 +49,8 @@ def validate_outer_sigmas(sigmas: torch.Tensor, leftover_noise: bool = False) ->
         raise ValueError("sigmas must hold at least 2 values (one outer step), descending to 0; got "
                          f"{0 if sigmas is None else sigmas.numel()}")
     values = [float(s) for s in sigmas.flatten()]
-    if any(math.isnan(v) for v in values):
-        raise ValueError("sigmas must not contain NaN")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"sigmas must be finite, without NaN or inf; got {values[:8]}")
     if values[-1] < 0.0 or (values[-1] != 0.0 and not leftover_noise):
         raise ValueError(f"sigmas must end at 0 (the last outer step returns the inner sample); ends at {values[-1]:g}")
     if any(b >= a for a, b in zip(values, values[1:])):
@@ -79,6 +79,13 @@ def at_precision(schedule: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     keep = torch.ones_like(cast, dtype=torch.bool)
     keep[1:] = cast[1:] < cast[:-1]
     return cast[keep].clone()
+
+
+def inner_run_schedule(inner_sigmas: Callable[[float], torch.Tensor], sigma: float,
+                       outer_sigmas: torch.Tensor) -> torch.Tensor:
+    """The schedule the inner run at outer level ``sigma`` is given: ``inner_sigmas(sigma)``,
+    checked, in the outer schedule's dtype, with levels that coincide at that precision merged."""
+    return at_precision(validate_inner_sigmas(sigma, torch.as_tensor(inner_sigmas(sigma))), outer_sigmas)
 
 
 def rounded_linspace(start: float, stop: float, num: int) -> torch.Tensor:
@@ -113,8 +120,8 @@ def paper_outer_sigmas(sigma_table: torch.Tensor, outer_steps: int) -> torch.Ten
     table = _check_table(sigma_table)
     n = _count_at_least_one("outer_steps", outer_steps)
     last = table.numel() - 1
-    grid = rounded_linspace(1, last, min(n + 1, last)).flip(0)
-    return torch.cat([table[grid[:-1]], table.new_zeros(1)])
+    grid = rounded_linspace(1, last, max(2, min(n + 1, last))).flip(0)
+    return _without_repeats(torch.cat([table[grid[:-1]], table.new_zeros(1)]))
 
 
 def paper_inner_sigmas(
@@ -140,7 +147,18 @@ def paper_inner_sigmas(
     out = table[taus].clone()
     out[0] = float(sigma)
     tail = table[:1] if end == END_SIGMA_MIN and float(sigma) > float(table[0]) else table.new_zeros(1)
-    return torch.cat([out, tail])
+    return _without_repeats(torch.cat([out, tail]))
+
+
+def _without_repeats(levels: torch.Tensor) -> torch.Tensor:
+    """A descending schedule with every level not strictly below its predecessor dropped: a
+    table with repeated entries (a coarse or low-precision model table) would otherwise give
+    a sampler a zero-length step."""
+    keep = [0]
+    for i in range(1, levels.numel()):
+        if float(levels[i]) < float(levels[keep[-1]]):
+            keep.append(i)
+    return levels[keep]
 
 
 def _descending_from(sigma: float, levels: torch.Tensor) -> torch.Tensor:

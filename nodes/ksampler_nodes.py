@@ -10,6 +10,7 @@ import latent_preview
 
 from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
 from .host_latents import concat_outer_images, empty_noise, prepared_latent, sampled_latent
+from .linked_inputs import literal_link_error
 from .nested_sampler import nested_sampler_object
 from .node_inputs import MAX_STEPS, check_choice, check_denoise, check_steps
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
@@ -91,6 +92,10 @@ class _NestedKSamplerNode(RerunAfterStop):
     RETURN_TYPES = ("LATENT", "LATENT")
     RETURN_NAMES = ("LATENT", "outer_step_images")
     FUNCTION = "sample"
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model=None, positive=None, negative=None, latent_image=None):
+        return literal_link_error(model=model, positive=positive, negative=negative, latent_image=latent_image)
 
 
 class NestedKSampler(_NestedKSamplerNode):

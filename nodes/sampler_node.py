@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
+from .linked_inputs import literal_link_error
 from .nested_sampler import nested_sampler_object
 from .node_inputs import MAX_STEPS, check_choice, check_eta, check_steps
 from .stop_requests import RerunAfterStop
@@ -46,6 +47,10 @@ class SamplerNestedDiffusion(RerunAfterStop):
                 "max_seconds": max_seconds_input(),
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, inner_sampler_override=None):
+        return literal_link_error(inner_sampler_override=inner_sampler_override)
 
     def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None,
                     max_seconds=0.0):

@@ -2,7 +2,8 @@
 # The one test command (README "Install", step 2; CI runs exactly this through .ci/run).
 #
 # On a fresh machine it sets up everything it needs, then runs every test:
-#   1. a virtualenv (.venv-tests, or $NESTED_TEST_VENV) with CPU torch, numpy, pytest and ruff
+#   1. a virtualenv (.venv-tests, or $NESTED_TEST_VENV) with CPU torch, numpy, pytest, hypothesis
+#      and ruff
 #   2. ruff check .
 #   3. node --check on every web/**/*.js and node --test tests/web/*.test.mjs, the extension's logic
 #      (only if node is on PATH)
@@ -54,9 +55,9 @@ PYV="$VENV/bin/python"
 # numpy: ComfyUI always has it, and torch warns at import without it. pip's "Location ... is
 # ignored" lines (empty local index folders on these machines) are noise and filtered out;
 # pipefail still reports pip's own exit code.
-"$PYV" -m pip install --quiet "$TORCH_PIN" numpy pytest ruff 2>&1 \
+"$PYV" -m pip install --quiet "$TORCH_PIN" numpy pytest hypothesis ruff 2>&1 \
     | { grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory\.$" || true; }
-"$PYV" -c 'import sys, torch, pytest; print("python", sys.version.split()[0], "| torch", torch.__version__, "| pytest", pytest.__version__)'
+"$PYV" -c 'import sys, torch, pytest, hypothesis; print("python", sys.version.split()[0], "| torch", torch.__version__, "| pytest", pytest.__version__, "| hypothesis", hypothesis.__version__)'
 
 header "[2/5] ruff check ."
 "$VENV/bin/ruff" --version
@@ -94,6 +95,7 @@ if [ -n "${COMFYUI_PATH:-}" ]; then
     export COMFYUI_PATH
     echo "COMFYUI_PATH=$COMFYUI_PATH"
     echo "python: $PY ($("$PY" --version 2>&1))"
+    # Only pytest: the host tests do not use hypothesis (the property tests are core tests).
     if ! "$PY" -c "import pytest" >/dev/null 2>&1; then
         echo "installing pytest into $PY"
         "$PY" -m pip install --quiet pytest

@@ -87,8 +87,32 @@ def test_model_returning_nan():
     def broken(x, sigma, **extra_args):
         return torch.full_like(x, math.nan)
 
-    with pytest.raises(RuntimeError, match="NaN"):
+    with pytest.raises(RuntimeError, match=r"NaN.*outer step 1/2 \(sigma 3\)"):
         _nested(model=broken)
+
+
+class Failing(Exception):
+    """An error without a message: it must pass through untouched (like an interrupt)."""
+
+
+@pytest.mark.parametrize("error", [MemoryError("out of memory"), RuntimeError("device lost"), Failing()])
+def test_model_errors_keep_their_type_and_name_the_outer_step(error):
+    calls, message = [], error.args[0] if error.args else None
+
+    def fails_on_third_call(x, sigma, **extra_args):
+        calls.append(float(sigma[0]))
+        if len(calls) == 3:  # the first call of the second outer step
+            raise error
+        return _model(x, sigma)
+
+    with pytest.raises(type(error)) as raised:
+        _nested(model=fails_on_third_call)
+    assert raised.value is error
+    if error.args:
+        assert str(raised.value) == f"{message} [nested diffusion: during the inner run of outer step 2/2 " \
+                                     "(sigma 1)]"
+    else:
+        assert raised.value.args == ()
 
 
 @pytest.mark.parametrize("denoise", [0.0, -0.5, 1.5, math.nan])

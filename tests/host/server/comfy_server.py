@@ -121,7 +121,9 @@ class ComfyServer:
     """One ``main.py`` process on a free port, its log file and its output directory."""
 
     def __init__(self, comfy_root: Path, workdir: Path, preview_method: str,
-                 model_folders: dict[str, Path] | None = None, extra_args: tuple[str, ...] = ()):
+                 model_folders: dict[str, Path] | None = None, cache_none: bool = True,
+                 extra_args: tuple[str, ...] = ()):
+        self.cache_none = cache_none      # False: ComfyUI's default cache
         self.model_folders = dict(model_folders or {})  # e.g. {"vae_approx": folder}
         self.extra_args = tuple(extra_args)  # e.g. ("--user-directory", dir) for a browser session
         self.comfy_root = Path(comfy_root)
@@ -163,7 +165,8 @@ class ComfyServer:
                "--database-url", "sqlite:///:memory:",
                "--output-directory", str(self.output_dir),
                "--temp-directory", str(self.workdir / "tmp"),
-               "--extra-model-paths-config", str(yaml_path), "--cache-none", *self.extra_args]
+               "--extra-model-paths-config", str(yaml_path),
+               *(["--cache-none"] if self.cache_none else []), *self.extra_args]
         env = dict(os.environ)
         env["PYTHONDONTWRITEBYTECODE"] = "1"   # keep __pycache__ out of the repository tree
         env.pop("PYTHONPATH", None)            # the server's sys.path is ComfyUI's, never tests/ or the repo

@@ -1,0 +1,151 @@
+"""Test-only ComfyUI nodes that inject faults into a real run (server-level robustness tests).
+
+* ``NestedTestFaultyModel`` wraps a MODEL (through ModelPatcher's public unet function wrapper)
+  so that one chosen model call raises an out-of-memory error (ComfyUI's OOM_EXCEPTION), raises
+  a plain RuntimeError, returns NaN, or interrupts the prompt the way POST /interrupt does.
+  The call is chosen by outer step and call within that outer step's inner run (both 1-based):
+  the inner run of an outer step is recognised by its schedule, which the nested sampler puts
+  in ``transformer_options["sample_sigmas"]`` and which starts at the outer level.
+* ``NestedTestInterrupt`` passes a LATENT through and interrupts the prompt, so the node after
+  it (for example the second nested node of a chain) is interrupted before its first call.
+* ``NestedTestPackState`` reports the pack's bookkeeping as UI output (in /history): entries in
+  the stop registry and live reporter objects, for the memory test.
+
+A separate pack from ``nested_test_nodes`` so that it needs nothing but ComfyUI itself.
+"""
+
+import math
+
+import torch
+
+import comfy.model_management
+
+FAULTS = ("none", "oom", "runtime_error", "nan", "interrupt")
+STEP = ("INT", {"default": 1, "min": 1, "max": 10000})
+
+
+def _executing_node():
+    try:
+        from comfy_execution.utils import get_executing_context
+    except ImportError:
+        return None
+    ctx = get_executing_context()
+    return None if ctx is None else (ctx.prompt_id, ctx.node_id)
+
+
+class FaultAt:
+    """The unet function wrapper: counts outer steps per executing node and calls per outer step."""
+
+    def __init__(self, fault, outer_step, inner_call):
+        self.fault, self.outer_step, self.inner_call = fault, outer_step, inner_call
+        self.levels = {}  # executing node -> outer levels seen, in order
+        self.calls = {}   # (executing node, outer level) -> calls so far
+
+    def __call__(self, apply_model, args):
+        schedule = args["c"].get("transformer_options", {}).get("sample_sigmas")
+        level = None if schedule is None else float(schedule.flatten()[0])
+        node = _executing_node()
+        seen = self.levels.setdefault(node, [])
+        if level not in seen:
+            seen.append(level)
+        key = (node, level)
+        self.calls[key] = self.calls.get(key, 0) + 1
+        outer, call = seen.index(level) + 1, self.calls[key]
+        if self.fault != "none" and (outer, call) == (self.outer_step, self.inner_call):
+            where = f"outer step {outer}, call {call} of its inner run"
+            if self.fault == "oom":
+                raise comfy.model_management.OOM_EXCEPTION(
+                    f"out of memory (injected by NestedTestFaultyModel at {where})")
+            if self.fault == "runtime_error":
+                raise RuntimeError(f"injected fault (NestedTestFaultyModel at {where})")
+            if self.fault == "interrupt":  # as if POST /interrupt arrived during this call
+                comfy.model_management.interrupt_current_processing(True)
+            if self.fault == "nan":
+                return torch.full_like(apply_model(args["input"], args["timestep"], **args["c"]), math.nan)
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+
+class NestedTestFaultyModel:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "fault": (list(FAULTS),), "outer_step": STEP, "inner_call": STEP}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "wrap"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def wrap(self, model, fault, outer_step, inner_call):
+        patched = model.clone()
+        patched.set_model_unet_function_wrapper(FaultAt(fault, outer_step, inner_call))
+        return (patched,)
+
+
+class NestedTestInterrupt:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"samples": ("LATENT",)}}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "interrupt"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def interrupt(self, samples):
+        # What POST /interrupt does; the next node raises at its start (or first model call).
+        comfy.model_management.interrupt_current_processing(True)
+        return (samples,)
+
+
+def _pack_bookkeeping() -> dict:
+    """The pack's stop registry, found by its type (the pack's module name is its folder path),
+    and the live objects of the pack's per-run classes."""
+    import gc
+    import sys
+
+    modules = [m for m in list(sys.modules.values()) if type(getattr(m, "STOPS", None)).__name__ == "StopRequests"]
+    registries = [m.STOPS for m in modules]
+    gc.collect()
+    per_run = {}
+    for obj in gc.get_objects():
+        name = type(obj).__name__
+        if name in ("OuterStepReporter", "CountingModel", "ModelCallGate"):
+            per_run[name] = per_run.get(name, 0) + 1
+    registry = registries[0] if registries else None
+    return {
+        "registries": len({id(r) for r in registries}),
+        "running": len(getattr(registry, "_running", {})),
+        "requested": len(getattr(registry, "_requested", ())),
+        # Stop marks the pack keeps on purpose after a run (a bounded number, if any).
+        "requested_kept_at_most": max([getattr(m, "REMEMBERED_PROMPTS", 0) for m in modules] or [0]),
+        "per_run_objects": sum(per_run.values()),
+        "gc_objects": len(gc.get_objects()),
+    }
+
+
+class NestedTestPackState:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"tag": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1})}}
+
+    @classmethod
+    def IS_CHANGED(cls, tag):
+        return float("nan")  # always run, with or without ComfyUI's cache
+
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "report"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def report(self, tag):
+        return {"ui": {"pack_state": [_pack_bookkeeping()]}}
+
+
+NODE_CLASS_MAPPINGS = {
+    "NestedTestPackState": NestedTestPackState,
+    "NestedTestFaultyModel": NestedTestFaultyModel,
+    "NestedTestInterrupt": NestedTestInterrupt,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "NestedTestPackState": "Nested test: pack state",
+    "NestedTestFaultyModel": "Nested test: faulty model",
+    "NestedTestInterrupt": "Nested test: interrupt",
+}
