@@ -76,5 +76,6 @@ def test_long_sequential_run_memory(tmp_path_factory, cache_none):
     assert growth_mb < MAX_GROWTH_MB
     for _, pack in result["states"]:
         assert pack["registries"] == 1 and pack["running"] == 0, pack
-        assert pack["requested"] <= pack["requested_kept_at_most"], pack
+        # issue8b's chain stop rule keeps the marks of the last 32 stopped prompts on purpose.
+        assert pack["requested"] <= 32, pack
         assert pack["per_run_objects"] == 0, pack
