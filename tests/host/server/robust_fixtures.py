@@ -30,7 +30,8 @@ def own_server(tmp_path_factory, name: str, **kwargs):
 
 
 def rss_bytes(server) -> int:
-    """Resident set size of the server process, from /proc (Linux)."""
+    """Resident set size (VmRSS) of the server process, from /proc (Linux). On a machine short
+    of memory the kernel drops and re-faults file-backed pages, which moves this figure too."""
     code = server.proc.poll()
     assert code is None, f"the server exited with {code}:\n{server.log_tail(30)}"
     pid = server.proc.pid

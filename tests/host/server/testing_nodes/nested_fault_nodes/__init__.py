@@ -101,8 +101,8 @@ def _pack_bookkeeping() -> dict:
     import gc
     import sys
 
-    modules = [m for m in list(sys.modules.values()) if type(getattr(m, "STOPS", None)).__name__ == "StopRequests"]
-    registries = [m.STOPS for m in modules]
+    registries = [m.STOPS for m in list(sys.modules.values())
+                  if type(getattr(m, "STOPS", None)).__name__ == "StopRequests"]
     gc.collect()
     per_run = {}
     for obj in gc.get_objects():
@@ -114,8 +114,6 @@ def _pack_bookkeeping() -> dict:
         "registries": len({id(r) for r in registries}),
         "running": len(getattr(registry, "_running", {})),
         "requested": len(getattr(registry, "_requested", ())),
-        # Stop marks the pack keeps on purpose after a run (a bounded number, if any).
-        "requested_kept_at_most": max([getattr(m, "REMEMBERED_PROMPTS", 0) for m in modules] or [0]),
         "per_run_objects": sum(per_run.values()),
         "gc_objects": len(gc.get_objects()),
     }
