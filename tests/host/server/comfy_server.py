@@ -155,7 +155,9 @@ class ComfyServer:
         return yaml_path
 
     def start(self) -> "ComfyServer":
-        return self.launch().wait_ready()
+        """Launch (once: a second process on the same port would exit with code 1 and leave the
+        first one running unowned) and wait until it serves."""
+        return (self if self.proc is not None else self.launch()).wait_ready()
 
     def launch(self) -> "ComfyServer":
         """Start the process without waiting (servers of a session import in parallel)."""

@@ -22,7 +22,8 @@ def own_server(tmp_path_factory, name: str, **kwargs):
     server = ComfyServer(os.environ["COMFYUI_PATH"], tmp_path_factory.mktemp(name), kwargs.pop("preview", "none"),
                          **kwargs)
     try:
-        missing = [name for name in PACK_NODES if name not in server.start().object_info()]
+        listed = server.start().object_info()
+        missing = [name for name in PACK_NODES if name not in listed]
         assert not missing, f"the pack's nodes {missing} did not load:\n{server.log_tail()}"
         yield server
     finally:

@@ -101,8 +101,10 @@ def _pack_bookkeeping() -> dict:
     import gc
     import sys
 
-    registries = [m.STOPS for m in list(sys.modules.values())
-                  if type(getattr(m, "STOPS", None)).__name__ == "StopRequests"]
+    # A module's own namespace only: getattr would run lazy modules' __getattr__, and one of
+    # those (imported late in a server's life) made the server exit with code 1.
+    registries = [vars(m)["STOPS"] for m in list(sys.modules.values())
+                  if type(getattr(m, "__dict__", {}).get("STOPS")).__name__ == "StopRequests"]
     gc.collect()
     per_run = {}
     for obj in gc.get_objects():
