@@ -82,10 +82,10 @@ function nodePlan(node) {
 
 // ---- the panel (a DOM widget: it works with the canvas and the Vue node renderers) ------------
 
-function addStyle() {
-  if (document.getElementById("nested-diffusion-style")) return;
+// The panel carries its own stylesheet (nothing is added to the shared document head); every
+// selector is under the pack's own class prefix.
+function panelStyle() {
   const style = document.createElement("style");
-  style.id = "nested-diffusion-style";
   style.textContent = `
 .nd-panel { display: flex; flex-direction: column; gap: 3px; font: 11px sans-serif; color: #cde;
   box-sizing: border-box; overflow: hidden; }
@@ -98,11 +98,13 @@ function addStyle() {
 .nd-strip figure { margin: 0; flex: none; width: 64px; cursor: zoom-in; text-align: center; }
 .nd-strip img { width: 64px; height: 64px; object-fit: contain; background: #222; display: block; }
 .nd-strip figcaption { font-size: 10px; white-space: nowrap; overflow: hidden; }
-.nd-large { position: fixed; inset: 0; z-index: 10000; background: rgba(0,0,0,0.8); display: flex;
-  flex-direction: column; align-items: center; justify-content: center; gap: 8px; color: #eee;
-  font: 13px sans-serif; cursor: zoom-out; }
+.nd-large { position: fixed; inset: 0; width: 100vw; height: 100vh; max-width: none; max-height: none;
+  margin: 0; border: 0; padding: 0; background: rgba(0,0,0,0.8); color: #eee; font: 13px sans-serif;
+  cursor: zoom-out; }
+.nd-large:popover-open { display: flex; flex-direction: column; align-items: center;
+  justify-content: center; gap: 8px; }
 .nd-large img { max-width: 90vw; max-height: 85vh; image-rendering: auto; }`;
-  document.head.append(style);
+  return style;
 }
 
 function element(tag, className, text) {
@@ -112,25 +114,26 @@ function element(tag, className, text) {
   return el;
 }
 
-function showLarge(frame) {
+function showLarge(root, frame) {
+  // A popover inside the node's own widget: the top layer shows it over the whole page without
+  // adding to the shared document, and Escape or a click closes it.
   const overlay = element("div", "nd-large");
+  overlay.popover = "auto";
   const img = element("img");
   img.src = frame.url;
   const caption = `outer step ${frame.step}/${frame.total} · ${frame.nfe} model calls · σ ${Number(frame.sigma).toFixed(3)}`;
   overlay.append(img, element("div", null, caption));
-  const close = () => {
-    overlay.remove();
-    document.removeEventListener("keydown", onKey, true);
-  };
-  const onKey = (e) => { if (e.key === "Escape") close(); };
-  overlay.addEventListener("click", close);
-  document.addEventListener("keydown", onKey, true);
-  document.body.append(overlay);
+  overlay.tabIndex = -1;  // focused while open, so its own key listener hears Escape
+  overlay.addEventListener("click", () => overlay.hidePopover());
+  overlay.addEventListener("keydown", (e) => { if (e.key === "Escape") overlay.hidePopover(); });
+  overlay.addEventListener("toggle", (e) => { if (e.newState === "closed") overlay.remove(); });
+  root.append(overlay);
+  overlay.showPopover();
+  overlay.focus();
 }
 
 function ensurePanel(node) {
   if (node.nestedDiffusionPanel) return node.nestedDiffusionPanel;
-  addStyle();
   const root = element("div", "nd-panel");
   const button = element("button", null, "Stop & keep");
   button.title = "End this nested run now and keep its last finished outer-step image";
@@ -139,7 +142,7 @@ function ensurePanel(node) {
   row.append(button, status);
   const cost = element("div", "nd-cost");
   const strip = element("div", "nd-strip");
-  root.append(row, cost, strip);
+  root.append(panelStyle(), row, cost, strip);
   button.addEventListener("click", () => stopAndKeep(node));
   const widget = node.addDOMWidget(PANEL, "nested_diffusion", root, {
     getMinHeight: () => PANEL_HEIGHT,
@@ -148,7 +151,7 @@ function ensurePanel(node) {
   // Display only: never saved in the workflow's widget values nor sent with the prompt.
   widget.serialize = false;
   widget.options.serialize = false;
-  node.nestedDiffusionPanel = { widget, button, status, cost, strip, shown: 0 };
+  node.nestedDiffusionPanel = { widget, root, button, status, cost, strip, shown: 0 };
   const removed = node.onRemoved;
   node.onRemoved = function () {
     if (this.nestedDiffusionKey != null) runs.forget(this.nestedDiffusionKey);
@@ -211,7 +214,7 @@ function render(node) {
       img.src = frame.url;
       img.alt = `outer step ${frame.step}`;
       figure.append(img);
-      figure.addEventListener("click", () => showLarge(frame));
+      figure.addEventListener("click", () => showLarge(panel.root, frame));
     }
     figure.append(element("figcaption", null, frameLabel(frame)));
     panel.strip.append(figure);

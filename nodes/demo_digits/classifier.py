@@ -8,10 +8,12 @@ logits. ``features(x)`` gives the 128-wide penultimate activations, for a Freche
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .weights_file import HERE, read_weights
 
@@ -19,19 +21,48 @@ CLASSIFIER_PATH = HERE / "classifier.safetensors"
 DEFAULT_CONFIG = {"width": 32, "features": 128}
 
 
+class _Affine(nn.Module):
+    """A 3x3 convolution (padding 1) or a linear layer with torch's own parameter names and
+    initialisation. The judge is a test and benchmark instrument that no node runs, so it stays
+    plain torch rather than ComfyUI's memory-managed ``comfy.ops`` layers (which need ComfyUI
+    and leave weights uninitialised, which training from scratch cannot use)."""
+
+    def __init__(self, fan_in: int, out: int, shape: tuple, conv: bool):
+        super().__init__()
+        self.conv = conv
+        self.weight = nn.Parameter(torch.empty(out, *shape))
+        self.bias = nn.Parameter(torch.empty(out))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # as torch's Conv2d and Linear do
+        bound = 1 / math.sqrt(fan_in)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv:
+            return F.conv2d(x, self.weight, self.bias, padding=1)
+        return F.linear(x, self.weight, self.bias)
+
+
+def _conv3x3(cin: int, cout: int) -> _Affine:
+    return _Affine(cin * 9, cout, (cin, 3, 3), conv=True)
+
+
+def _linear(cin: int, cout: int) -> _Affine:
+    return _Affine(cin, cout, (cin,), conv=False)
+
+
 class DigitClassifier(nn.Module):
     def __init__(self, width: int = 32, features: int = 128):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            _conv3x3(1, width), nn.ReLU(),
+            _conv3x3(width, 2 * width), nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(),
+            _conv3x3(2 * width, 2 * width), nn.ReLU(),
             nn.Flatten(),
-            nn.Linear(2 * width * 16, features), nn.ReLU(),
+            _linear(2 * width * 16, features), nn.ReLU(),
         )
         self.dropout = nn.Dropout(0.3)
-        self.head = nn.Linear(features, 10)
+        self.head = _linear(features, 10)
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
         if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (1, 8, 8):

@@ -27,7 +27,7 @@ CONTENT_TYPES = (None, "application/json", "application/json; charset=utf-8", "t
 
 
 def _text(rng: random.Random, length: int) -> str:
-    alphabet = "abcdef0123456789-_ éß日本\u202e\U0001f600\\\"\x00\x1f"
+    alphabet = "abcdef0123456789-_ éß\u65e5\u672c\u202e\U0001f600\\\"\x00\x1f"
     return "".join(rng.choice(alphabet) for _ in range(length))
 
 

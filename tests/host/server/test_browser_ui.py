@@ -192,7 +192,7 @@ def test_a_full_run_fills_the_strip_step_by_step(session):
     outer, inner = 4, 6
     session.load(graph(outer, inner))
     state = session.wait("(() => { const s = %s; return s?.cost ? s : null; })()" % PANEL_STATE, "the cost line")
-    assert state["cost"] == f"planned: {outer} x {inner} → {outer * inner} model calls"
+    assert state["cost"] == f"planned: {outer} x {inner} \u2192 {outer * inner} model calls"
     assert state["disabled"] and state["status"] == ""
     session.shot("02_before_run")
     session.queue()
@@ -281,7 +281,7 @@ def test_sampler_custom_advanced_gets_the_strip_only_with_a_nested_sampler(sessi
     assert session.js(custom_state) is None, "a plain SamplerCustomAdvanced must stay untouched"
     session.load(custom_graph(outer, inner), center=CUSTOM_ID)
     state = session.wait(f"(() => {{ const s = {custom_state}; return s?.cost ? s : null; }})()", "the cost line")
-    assert state["cost"] == f"planned: {outer} x {inner} → {outer * inner} model calls"
+    assert state["cost"] == f"planned: {outer} x {inner} \u2192 {outer * inner} model calls"
     session.queue()
     done = session.wait(f"(() => {{ const s = {custom_state}; return s?.status.startsWith('done') ? s : null; }})()",
                         "the custom-sampling run to finish")
