@@ -23,10 +23,10 @@ USER_FILES = {("CheckpointLoaderSimple", "ckpt_name")}
 FRONTEND_ONLY = {"Note", "MarkdownNote"}
 SD15 = "v1-5-pruned-emaonly-fp16.safetensors"  # the file name ComfyUI's own SD 1.5 templates use
 EXPECTED = {
-    "nested_ksampler_text_to_image": {"NestedKSampler"},
+    "Nested Diffusion - text to image": {"NestedKSampler"},
     "Nested Diffusion - SamplerCustomAdvanced": {"SamplerCustomAdvanced", "SamplerNestedDiffusion",
                                                                "CFGGuider"},
-    "nested_prompt_change_mid_run": {"NestedKSamplerAdvanced"},
+    "Nested Diffusion - prompt change mid-run": {"NestedKSamplerAdvanced"},
     "Nested Diffusion - inpainting with a mask": {"NestedKSampler", "SetLatentNoiseMask", "LoadImage"},
     "Nested Diffusion - time budget": {"NestedKSampler"},
 }
