@@ -69,8 +69,8 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     schedule_of = inner_schedule(model_sampling, inner_scheduler, inner_steps)
     step_calls = planned_step_calls(sigmas, schedule_of, inner.sampler_function)
     progress = CallProgress(sum(step_calls), disable)
-    reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, host_callback=callback,
-                                 packed_shapes=packed_shapes(patcher), progress=progress)
+    reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, progress=progress, host_callback=callback,
+                                 packed_shapes=packed_shapes(patcher))
     budget = TimeBudget(max_seconds, step_calls)
 
     def on_outer_step(d: dict) -> None:

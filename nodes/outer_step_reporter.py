@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import time
 
-import comfy.utils
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
@@ -48,17 +47,16 @@ def fallback_previewer(latent_format, host_sends_previews: bool = True):
 class OuterStepReporter:
     """Called once per outer step with the k-diffusion callback dict of ``sample_nested``."""
 
-    def __init__(self, latent_format, total: int, host_callback=None, packed_shapes: list | None = None,
-                 progress=None):
+    def __init__(self, latent_format, total: int, progress, host_callback=None,
+                 packed_shapes: list | None = None):
         self.total = total
         self.packed_shapes = packed_shapes
         self.host_callback = host_callback
         self.started = time.monotonic()
         self.previewer = fallback_previewer(latent_format, host_sends_previews=host_callback is not None)
-        # With per-call progress (nodes/progress.py) the outer step's end is one more update of
-        # that bar; without it, a bar over outer steps carries the fallback previews.
+        # The outer step's end is one more update of the per-call bar (nodes/progress.py), carrying
+        # the fallback preview.
         self.progress = progress
-        self.pbar = comfy.utils.ProgressBar(total) if self.previewer is not None and progress is None else None
 
     def __call__(self, d: dict) -> None:
         if self.host_callback is not None:
@@ -67,10 +65,7 @@ class OuterStepReporter:
         if self.previewer is not None:
             x0 = preview_stream(d["denoised"], self.packed_shapes)
             preview = self.previewer.decode_latent_to_preview_image("JPEG", x0)
-        if self.progress is not None:
-            self.progress.outer_step_done(preview)
-        elif self.pbar is not None:
-            self.pbar.update_absolute(d["i"] + 1, self.total, preview)
+        self.progress.outer_step_done(preview)
         self._send_event(d)
 
     def _send_event(self, d: dict) -> None:
@@ -87,7 +82,6 @@ class OuterStepReporter:
             "nfe": int(d.get("nfe", 0)),
             "sigma": float(d["sigma"]),
             "elapsed": round(time.monotonic() - self.started, 4),
+            "planned": self.progress.total,
         }
-        if self.progress is not None:
-            data["planned"] = self.progress.total
         server.send_sync(EVENT, data, client_id)

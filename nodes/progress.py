@@ -22,7 +22,7 @@ from ..nested_core import nfe_plan
 # which they take as a plain Euler step. Keyed by k-diffusion function name without "sample_".
 _TWO_STAGE = {"heun", "dpm_2", "dpm_2_ancestral", "dpm_2_ancestral_RF", "dpmpp_2s_ancestral",
               "dpmpp_2s_ancestral_RF", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde", "dpmpp_sde_gpu", "seeds_2",
-              "exp_heun_2_x0", "exp_heun_2_x0_sde"}
+              "exp_heun_2_x0", "exp_heun_2_x0_sde", "sa_solver_pece"}
 _THREE_STAGE = {"seeds_3"}
 # Per-call updates closer together than this are not sent (0.3.x hosts do not throttle).
 MIN_UPDATE_INTERVAL_S = 0.1
