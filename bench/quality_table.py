@@ -52,7 +52,7 @@ def format_table(rows: list[Row], measures: list[Measure]) -> str:
 
 
 def format_pivot(rows: list[Row], measure: Measure, nfes: list[int]) -> str:
-    """A Markdown table of one measure: NFE down, methods across (for README)."""
+    """A Markdown table of one measure: NFE down, methods across (for docs/benchmarks.md)."""
     methods = list(dict.fromkeys(r.method for r in rows))
     at = {(r.method, r.nfe): r.values.get(measure.key) for r in rows}
     lines = ["| NFE | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]

@@ -223,7 +223,7 @@ def report(state: dict, plot_path: Path) -> None:
                   f"{ref.values['fid']:.2f}: ratio {ratio:.3f} -> {verdict(ratio)}; "
                   f"accuracy {r.values['accuracy']:.3f} vs {ref.values['accuracy']:.3f}")
     for measure in (MEASURES[2], MEASURES[0]):
-        print(f"\n{measure.header} by NFE (Markdown, for README):")
+        print(f"\n{measure.header} by NFE (Markdown, for docs/benchmarks.md):")
         print(format_pivot(rows, measure, [n for n in README_NFE if any(r.nfe == n for r in rows)]))
     refs = {"fid": (real["floor"], "real train vs held-out"), "accuracy": (real["accuracy"], "held-out real digits")}
     title = (f"demo digits model through ComfyUI: {counts[-1]} samples per point, cfg {state['settings']['cfg']}, "
