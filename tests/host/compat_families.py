@@ -1,5 +1,5 @@
 """The model families of the compatibility matrix, each a function ``apply -> Stack`` builder:
-tiny EPS / V / flow UNets, a tiny Flux, a tiny WAN video model, and the shipped digits demo.
+tiny EPS / V / flow UNets, a tiny Flux, a tiny SD3, a tiny WAN video model, and the shipped digits demo.
 
 ``model_case(node, family, **inputs)`` applies a MODEL -> MODEL node to the family's model;
 ``demo()`` is the demo's (MODEL, CLIP, VAE), loaded once."""
@@ -13,12 +13,13 @@ import torch
 
 from compat_stack import Case, Stack, call_node
 from host_fixtures import NODES, conds, empty_latent, tiny
-from tiny_flux_model import build_tiny_flux, empty_flux_latent, flux_conditioning
+from tiny_dit_models import build_tiny_flux, build_tiny_sd3, empty_flux_latent, flux_conditioning
 from tiny_models import tiny_conditioning
 from tiny_video_models import build_tiny_video_model, empty_video_latent
 
 flux = functools.cache(build_tiny_flux)
 video = functools.cache(build_tiny_video_model)
+sd3 = functools.cache(build_tiny_sd3)
 
 
 @functools.cache
@@ -36,8 +37,9 @@ def demo_latent() -> dict:
 
 def base_stack(family: str, model=None) -> Stack:
     """The family's plain stack (its own model unless ``model`` is given)."""
-    if family == "flux":
-        return Stack(model or flux(), flux_conditioning(1), flux_conditioning(zero=True), empty_flux_latent())
+    if family in ("flux", "sd3"):
+        own = flux() if family == "flux" else sd3()
+        return Stack(model or own, flux_conditioning(1), flux_conditioning(zero=True), empty_flux_latent())
     if family == "video":
         return Stack(model or video(), tiny_conditioning(1), tiny_conditioning(zero=True), empty_video_latent())
     if family == "demo":

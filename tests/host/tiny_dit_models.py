@@ -1,7 +1,7 @@
-"""A tiny real Flux (flow DiT with a guidance embedding) from ComfyUI's own classes, like
-tiny_models.py's UNet: seeded random weights, no download. It is the family of FluxGuidance,
-ModelSamplingFlux, the skip-layer guidance nodes (they replace its ``dit`` double and single
-blocks) and the Redux style model."""
+"""Tiny real DiTs from ComfyUI's own classes, like tiny_models.py's UNet: seeded random
+weights, no download. A Flux with a guidance embedding (the family of FluxGuidance,
+ModelSamplingFlux, the DiT skip-layer guidance nodes and the Redux style model) and an SD3
+MMDiT (SkipLayerGuidanceSD3, ModelSamplingSD3); both take flux_conditioning's prompts."""
 
 from __future__ import annotations
 
@@ -47,3 +47,25 @@ def flux_conditioning(seed: int = 1, zero: bool = False) -> list:
 
 def empty_flux_latent(side: int = 8) -> dict:
     return {"samples": torch.zeros(1, FLUX_CHANNELS, side, side)}
+
+
+SD3_CONFIG = {
+    "in_channels": FLUX_CHANNELS, "out_channels": FLUX_CHANNELS, "patch_size": 2, "depth": 2,
+    "pos_embed_max_size": 8, "num_patches": 64, "adm_in_channels": CONTEXT_DIM,
+    "context_embedder_config": {"target": "torch.nn.Linear", "params": {"in_features": CONTEXT_DIM,
+                                                                         "out_features": 128}},
+}
+
+
+def build_tiny_sd3(seed: int = 0):
+    """A tiny SD3 (MMDiT, 2 joint blocks, hidden size 64 x depth): the family of
+    SkipLayerGuidanceSD3 and ModelSamplingSD3. Its conditioning is flux_conditioning's."""
+    cfg = _config(comfy.latent_formats.SD3, SD3_CONFIG, {"shift": 3.0})
+    model = comfy.model_base.SD3(cfg, device="cpu")
+    patcher = _patcher(model, seed)
+    # 0.3.64 keeps the position table as a buffer, left uninitialised until a checkpoint fills it.
+    table = getattr(model.diffusion_model, "pos_embed", None)
+    if table is not None:
+        with torch.no_grad():
+            table.copy_(torch.randn(table.shape, generator=torch.Generator().manual_seed(seed)) * 0.1)
+    return patcher
