@@ -107,3 +107,26 @@ def tiny_vae():
     sd = {k: v.detach().clone() for k, v in encoder_decoder.state_dict().items()}
     sd.update({"vae_scale": torch.tensor(1.0), "vae_shift": torch.tensor(0.0)})
     return comfy.sd.VAE(sd=sd, dtype=torch.float32)
+
+
+# SD 1.5's UNet layout (4 levels, 2 res blocks each) at tiny width: a T2I adapter adds one feature
+# map per level, so it needs the full layout, not tiny_models' 2 levels.
+SD_LAYOUT = {"channel_mult": [1, 2, 4, 4], "num_res_blocks": [2, 2, 2, 2],
+             "transformer_depth": [1, 1, 1, 1, 0, 0, 0, 0],
+             "transformer_depth_output": [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]}
+
+
+@functools.cache
+def sd_layout_model():
+    import comfy.model_base
+    import comfy.model_management
+    import comfy.model_patcher
+
+    from tiny_models import UNET_CONFIG, TinyUNetConfig, seed_weights
+
+    cfg = TinyUNetConfig({**UNET_CONFIG, **SD_LAYOUT})
+    cfg.set_inference_dtype(torch.float32, None)
+    model = comfy.model_base.BaseModel(cfg, device="cpu")
+    seed_weights(model.diffusion_model, 5)
+    return comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),
+                                            offload_device=comfy.model_management.unet_offload_device())

@@ -11,11 +11,23 @@ import pytest
 import torch
 
 import comfy.clip_vision
+import comfy.controlnet
 import comfy.ldm.flux.redux
 import comfy.sd
+import comfy.t2i_adapter.adapter
 
-from compat_families import base_stack, demo, encode, inpaint_model, stack_case, tiny_vae
-from compat_stack import Case, Stack, call_node, check_identity, check_runs, lora_name, matrix_params, tiny_lora
+from compat_families import base_stack, demo, encode, inpaint_model, sd_layout_model, stack_case, tiny_vae
+from compat_stack import (
+    Case,
+    Stack,
+    call_node,
+    check_identity,
+    check_runs,
+    lora_name,
+    matrix_params,
+    model_file,
+    tiny_lora,
+)
 from tiny_models import CONTEXT_DIM, build_tiny_controlnet, seed_weights, tiny_conditioning
 
 
@@ -43,12 +55,30 @@ def left_half_mask() -> torch.Tensor:
     return mask
 
 
-def controlnet(s: Stack) -> Stack:
+def controlnet(s: Stack, net=None) -> Stack:
     hint = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(3))
     positive, negative = call_node("ControlNetApplyAdvanced", positive=s.positive, negative=s.negative,
-                                   control_net=build_tiny_controlnet(), image=hint, strength=1.0, start_percent=0.2,
-                                   end_percent=0.7)
+                                   control_net=net or build_tiny_controlnet(), image=hint, strength=1.0,
+                                   start_percent=0.2, end_percent=0.7)
     return dataclasses.replace(s, positive=positive, negative=negative)
+
+
+def t2i_adapter_case() -> Case:
+    """A T2I adapter saved as a file and loaded by ControlNetLoader (ComfyUI detects the adapter
+    from its keys), applied from 20% to 70% on a UNet with SD 1.5's four-level layout."""
+    def build(apply: bool) -> Stack:
+        stack = base_stack("eps", sd_layout_model())
+        if not apply:
+            return stack
+        adapter = comfy.t2i_adapter.adapter.Adapter(cin=3 * 8 * 8, channels=[32, 64, 128, 128], nums_rb=2, ksize=1,
+                                                    sk=True, use_conv=False, xl=False)
+        seed_weights(adapter, 3)
+        name = model_file("controlnet", "compat-t2i-adapter",
+                          {k: v.detach().clone() for k, v in adapter.state_dict().items()})
+        loaded = call_node("ControlNetLoader", control_net_name=name)[0]
+        assert isinstance(loaded, comfy.controlnet.T2IAdapter), type(loaded)
+        return controlnet(stack, loaded)
+    return Case("ControlNetLoader_T2IAdapter", "sd_layout_eps", build)
 
 
 def redux(s: Stack) -> list:
@@ -128,6 +158,7 @@ CASES = [
         "ConditioningAverage", conditioning_to=s.positive, conditioning_from=other(),
         conditioning_to_strength=0.5)[0])),
     stack_case("ControlNetApplyAdvanced", "eps", controlnet),
+    t2i_adapter_case(),
     stack_case("FluxGuidance", "flux", with_positive(lambda s: call_node(
         "FluxGuidance", conditioning=s.positive, guidance=8.0)[0])),
     stack_case("StyleModelApply", "flux", with_positive(redux)),
