@@ -109,6 +109,7 @@ class ClipDecoder:
         taes = _video_taes_previewer()
         return "taehv" if taes is not None and isinstance(self._previewer, taes) else "latent2rgb"
 
+    @torch.no_grad()
     def frames(self, x0: torch.Tensor) -> torch.Tensor | None:
         method = self.method
         if method is None:
