@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, features
 
+import comfy.sd
 import folder_paths
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
@@ -74,40 +75,36 @@ def clip_fps(latent_format, pixel_frames: bool = False) -> float:
     return latent_fps * temporal if pixel_frames else latent_fps
 
 
-def _video_taes_previewer():
-    return getattr(latent_preview, "TAEHVPreviewerImpl", None)  # ComfyUI 0.3.76+
+def _video_tae(previewer):
+    """The video TAE (a ``comfy.sd.VAE``) that the host's taesd previewer decodes with, or None.
+    Found by what it holds, not its class: ComfyUI 0.3.76+'s TAEHVPreviewerImpl and previewers
+    that wrap it (VideoHelperSuite's animated previews) both keep it as ``taesd``; image TAESD
+    previewers keep a ``TAESD`` module there."""
+    tae = getattr(previewer, "taesd", None)
+    return tae if isinstance(tae, comfy.sd.VAE) and getattr(tae, "latent_dim", 2) == 3 else None
 
 
 class ClipDecoder:
     """Decodes all frames of batch item 0 of a 5-D latent to uint8 RGB frames (T, H, W, 3), with
-    the host's previewer for this prompt's preview method; ``--preview-method none`` uses the
-    latent2rgb tables, as the pack's still preview does then."""
+    the decoder the host's previewer uses for this prompt's preview method: a video TAE under
+    taesd where the host has one; else the latent2rgb tables (as the still preview, and as the
+    pack's fallback under ``--preview-method none``)."""
 
     def __init__(self, latent_format, fallback):
         self.latent_format = latent_format
         self.fallback = fallback     # a Latent2RGBPreviewer, or None
-        self._previewer = None
+        self._tae = None
         self._chosen = False
-
-    def _choose(self):
-        self._chosen = True
-        if args.preview_method == LatentPreviewMethod.NoPreviews:
-            self._previewer = self.fallback
-            return
-        taes = _video_taes_previewer()
-        host = latent_preview.get_previewer("cpu", self.latent_format) if args.preview_method == \
-            LatentPreviewMethod.TAESD else None
-        # Only a video TAE decodes all frames; any other host previewer (or none) -> latent2rgb.
-        self._previewer = host if taes is not None and isinstance(host, taes) else self.fallback
 
     @property
     def method(self) -> str | None:
         if not self._chosen:
-            self._choose()
-        if self._previewer is None:
-            return None
-        taes = _video_taes_previewer()
-        return "taehv" if taes is not None and isinstance(self._previewer, taes) else "latent2rgb"
+            self._chosen = True
+            if args.preview_method == LatentPreviewMethod.TAESD:
+                self._tae = _video_tae(latent_preview.get_previewer("cpu", self.latent_format))
+        if self._tae is not None:
+            return "taehv"
+        return None if self.fallback is None else "latent2rgb"
 
     @torch.no_grad()
     def frames(self, x0: torch.Tensor) -> torch.Tensor | None:
@@ -116,9 +113,9 @@ class ClipDecoder:
             return None
         x0 = x0[:1].detach()
         if method == "taehv":
-            video = self._previewer.taesd.decode(x0.float())[0]           # (T, H, W, 3) in 0..1
+            video = self._tae.decode(x0.float())[0]           # (T, H, W, 3) in 0..1
             return (video.clamp(0, 1) * 255).to(torch.uint8).cpu()
-        return latent2rgb_frames(self._previewer, x0)
+        return latent2rgb_frames(self.fallback, x0)
 
 
 def latent2rgb_frames(previewer, x0: torch.Tensor) -> torch.Tensor:

@@ -15,13 +15,14 @@ import os
 import pytest
 import torch
 from PIL import Image, ImageSequence
+from safetensors.torch import save_file
 
 import folder_paths
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
 from host_fixtures import NODES, empty_latent, pack_module, preview_method, stopping_after, tiny
-from tiny_models import seed_weights, tiny_conditioning
+from tiny_models import tiny_conditioning
 from tiny_video_models import (
     PACKED_LATENTS_MISSING,
     VIDEO_CHANNELS,
@@ -31,6 +32,7 @@ from tiny_video_models import (
     empty_av_latent,
     empty_video_latent,
     host_packs_latents,
+    tiny_video_tae_decoder,
 )
 
 REPORTER = pack_module("nodes.outer_step_reporter")
@@ -261,24 +263,12 @@ VIDEO_TAES_MISSING = ("this ComfyUI has no video TAE previewer (latent_preview.T
                       "0.3.76): its video clips use latent2rgb, tested above")
 
 
-def random_video_tae(path) -> None:
-    """A lighttaew2_1 decoder (the host's TAEHV class, real shapes, seeded random weights, no
-    download). Random, not one flat colour: the WebP encoder merges identical frames."""
-    from safetensors.torch import save_file
-
-    import comfy.taesd.taehv
-
-    tae = comfy.taesd.taehv.TAEHV(latent_channels=VIDEO_CHANNELS)
-    seed_weights(tae, 0)
-    decoder = {k: v for k, v in tae.state_dict().items() if k.startswith("decoder.")}
-    save_file({k: v.contiguous() for k, v in decoder.items()}, str(path))
-
-
 @pytest.fixture
 def video_tae(tmp_path):
     approx = tmp_path / "vae_approx"
     approx.mkdir()
-    random_video_tae(approx / "lighttaew2_1.safetensors")
+    # Seeded random, not one flat colour: the WebP encoder merges identical frames.
+    save_file(tiny_video_tae_decoder(0), str(approx / "lighttaew2_1.safetensors"))
     folder_paths.add_model_folder_path("vae_approx", str(approx))
     folder_paths.filename_list_cache.pop("vae_approx", None)
     try:
