@@ -6,10 +6,10 @@ The host's previewers show frame 0 of a 5-D latent only; this decodes all frames
 video TAE where the host has one and the method is taesd), bounds the long side by the host's
 ``--preview-size`` and plays at the model's latent frame rate (``clip_fps``).
 
-Files: one per outer step, named with a random run token so that no two prompts, nodes or
-batches collide. When a node runs again for the same client, its previous run's clips are
-deleted; at most ``MAX_TRACKED_RUNS`` runs' clips exist at once (the oldest are deleted). The
-host empties its temp folder at startup.
+Files: one per outer step, named with the node id and a random run token, so that no two
+prompts, nodes or runs collide. When a node id runs again (in any prompt), its previous run's
+clips are deleted; at most ``MAX_TRACKED_RUNS`` nodes' clips exist at once (the oldest node's
+are deleted). The host empties its temp folder at startup.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ MAX_TRACKED_RUNS = 32
 # chroma would smear the colours of neighbouring latent pixels, so they are stored losslessly
 # (the host's colours exactly), with the fastest effort. A video TAE's frames are pixel frames,
 # where lossy quality 80 looks the same and is 10x smaller. Costs: bench/clip_cost.py.
-EXACT_WEBP = {"lossless": True, "quality": 0, "method": 0}
+EXACT_WEBP = {"lossless": True, "quality": 0, "method": 0, "minimize_size": False, "kmin": 0, "kmax": 0}
 PIXEL_WEBP = {"quality": 80, "method": 0}
 
 # Latent format class name -> (pixel frames per second the model is made for, pixel frames per
@@ -153,13 +153,13 @@ def write_webp(frames: torch.Tensor, path: str, fps: float, exact: bool = True) 
 
 
 class _RunFiles:
-    """The clips of each (client, node) key's latest run, oldest key first."""
+    """The clips of each node's latest run (by node id), oldest node first."""
 
     def __init__(self):
-        self._runs: OrderedDict[tuple, list[str]] = OrderedDict()
+        self._runs: OrderedDict[str, list[str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def start(self, key: tuple) -> list[str]:
+    def start(self, key: str) -> list[str]:
         """A new run of ``key``: the previous run's files are deleted; returns the new run's list."""
         with self._lock:
             stale = [self._runs.pop(key, [])]
@@ -194,18 +194,17 @@ class OuterStepClips:
         self.latent_format = latent_format
         self.token = uuid.uuid4().hex[:12]
         self._files: list[str] | None = None
-        self._key: tuple | None = None
 
-    def clip(self, x0: torch.Tensor, step: int, client_id: str, node_id) -> dict | None:
+    def clip(self, x0: torch.Tensor, step: int, node_id) -> dict | None:
         if x0.ndim != 5 or not HAVE_WEBP:
             return None
         try:
-            return self._write(x0, step, client_id, node_id)
+            return self._write(x0, step, node_id)
         except OSError as e:  # a draft preview that cannot be written must not end the run
             logging.warning("Nested Diffusion: no clip for outer step %d: %s", step, e)
             return None
 
-    def _write(self, x0: torch.Tensor, step: int, client_id: str, node_id) -> dict | None:
+    def _write(self, x0: torch.Tensor, step: int, node_id) -> dict | None:
         frames = self.decoder.frames(x0)
         if frames is None:
             return None
@@ -214,9 +213,8 @@ class OuterStepClips:
         fps = clip_fps(self.latent_format, pixel_frames=pixel)
         folder = os.path.join(folder_paths.get_temp_directory(), SUBFOLDER)
         os.makedirs(folder, exist_ok=True)
-        key = (client_id, str(node_id))
-        if self._files is None or self._key != key:
-            self._key, self._files = key, RUNS.start(key)
+        if self._files is None:  # this run's first clip: the node's previous run's clips go
+            self._files = RUNS.start(str(node_id))
         filename = f"{_safe(node_id)}_{self.token}_{step:03d}.webp"
         path = os.path.join(folder, filename)
         write_webp(frames, path, fps, exact=not pixel)

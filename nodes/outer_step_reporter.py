@@ -93,7 +93,7 @@ class OuterStepReporter:
             "planned": self.progress.total,
         }
         # Made only when a client will be told of it; batch item 0, like the still preview.
-        clip = self.clips.clip(self._video_stream(d), d["i"] + 1, client_id, node)
+        clip = self.clips.clip(self._video_stream(d), d["i"] + 1, node)
         if clip is not None:
             data["clip"] = clip
         server.send_sync(EVENT, data, client_id)

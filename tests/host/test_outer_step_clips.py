@@ -173,10 +173,10 @@ def test_a_nodes_next_run_replaces_its_clips_and_other_nodes_keep_theirs(server,
     server.last_node_id = "8"
     run_video()
     assert set(second) < set(files_in(temp_dir)) and len(files_in(temp_dir)) == 2 * OUTER
-    server.client_id = "client-b"  # the same node run from another browser tab keeps tab a's clips
+    server.client_id = "client-b"  # node 7 again, from another client: node 7's clips are replaced
     server.last_node_id = "7"
     run_video()
-    assert set(second) < set(files_in(temp_dir)) and len(files_in(temp_dir)) == 3 * OUTER
+    assert not set(second) & set(files_in(temp_dir)) and len(files_in(temp_dir)) == 2 * OUTER
     assert all(f.startswith(CLIP.SUBFOLDER + "/") for f in files_in(temp_dir))
 
 

@@ -99,9 +99,9 @@ def build_tiny_video_vae(seed: int = 0) -> comfy.sd.VAE:
     to decode a 2x4x4 latent on one core, so keep its latents small)."""
     decoder = tiny_video_tae_decoder(seed)
     if decoder is None:
-        import comfy.ldm.wan.vae
+        from comfy.ldm.wan.vae import WanVAE
 
-        wan = comfy.ldm.wan.vae.WanVAE(dim=96, z_dim=VIDEO_CHANNELS, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+        wan = WanVAE(dim=96, z_dim=VIDEO_CHANNELS, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
                                        attn_scales=[], temperal_downsample=[False, True, True])
         seed_weights(wan.decoder, seed)
         seed_weights(wan.conv2, seed)
