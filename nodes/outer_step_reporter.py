@@ -1,4 +1,5 @@
-"""What the user sees after each outer step: the node preview, progress, and a websocket event.
+"""What the user sees after each outer step: the node preview, progress, and a websocket event
+(for a video run with a clip of all frames, outer_step_clip.py).
 
 The host's own callback (progress bar, its previewer, SamplerCustom's denoised output) runs
 first. ComfyUI's default ``--preview-method none`` gives no image at all, and the image per
