@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from PIL import Image, ImageSequence
 
-from comfy_server import EVENT, REPO_ROOT, ComfyServer
+from comfy_server import EVENT, PACK_LINK_NAME, REPO_ROOT, ComfyServer
 from server_asserts import assert_outer_steps
 from server_prompts import LATENT, NEGATIVE, POSITIVE, nested_ksampler_node, node, sampling_prompt, save_latent
 from ui_workflow import api_prompt
@@ -199,5 +199,8 @@ def test_videohelpersuite_animated_previews_coexist_with_the_clips(vhs_server):
     assert run.previews, "VHS's animated preview frames"
     events = assert_outer_steps(run, "5", 3, total=3)
     assert_served_clips(vhs_server, events)
-    during = vhs_server.log_text()[log_start:]  # (startup may log the host's own optional-import errors)
-    assert "Traceback" not in during and "Error" not in during, during
+    # No traceback through VHS or the pack. (Not "no traceback at all": startup logs the host's
+    # optional imports, and 0.3.64 logs its in-memory database's connections closed on another thread.)
+    during = vhs_server.log_text()[log_start:]
+    assert not [line for line in during.splitlines() if "videohelpersuite" in line.lower()
+                or PACK_LINK_NAME in line or "outer_step" in line], during
