@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, features
 
+import comfy.model_management
 import comfy.sd
 import folder_paths
 import latent_preview
@@ -36,7 +37,7 @@ MAX_TRACKED_RUNS = 32
 # latent2rgb frames are at latent resolution, one pixel per latent pixel: lossy WebP's half-size
 # chroma would smear the colours of neighbouring latent pixels, so they are stored losslessly
 # (the host's colours exactly), with the fastest effort. A video TAE's frames are pixel frames,
-# where lossy quality 80 looks the same and is 10x smaller. Costs: bench/clip_cost.py.
+# where lossy quality 80 looks the same and is many times smaller. Costs: bench/clip_cost.py.
 EXACT_WEBP = {"lossless": True, "quality": 0, "method": 0, "minimize_size": False, "kmin": 0, "kmax": 0}
 PIXEL_WEBP = {"quality": 80, "method": 0}
 
@@ -101,7 +102,8 @@ class ClipDecoder:
         if not self._chosen:
             self._chosen = True
             if args.preview_method == LatentPreviewMethod.TAESD:
-                self._tae = _video_tae(latent_preview.get_previewer("cpu", self.latent_format))
+                device = comfy.model_management.get_torch_device()
+                self._tae = _video_tae(latent_preview.get_previewer(device, self.latent_format))
         if self._tae is not None:
             return "taehv"
         return None if self.fallback is None else "latent2rgb"
@@ -172,10 +174,6 @@ class _RunFiles:
             except FileNotFoundError:
                 pass
         return files
-
-    def files(self) -> list[str]:
-        with self._lock:
-            return [p for group in self._runs.values() for p in group]
 
 
 RUNS = _RunFiles()
