@@ -11,20 +11,24 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_TINY_MODELS_PATH = Path(__file__).resolve().parents[4] / "helpers" / "tiny_models.py"
+_TESTS_DIR = Path(__file__).resolve().parents[4]
 _TINY_MODULE = "nested_test_nodes_tiny_models"
+_TINY_VIDEO_MODULE = "nested_test_nodes_tiny_video_models"
 
 
-def _load_tiny_models():
-    if _TINY_MODULE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(_TINY_MODULE, _TINY_MODELS_PATH)
+def _load(name: str, path: Path):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[_TINY_MODULE] = module
+        sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules[_TINY_MODULE]
+    return sys.modules[name]
 
 
-tiny_models = _load_tiny_models()
+tiny_models = _load(_TINY_MODULE, _TESTS_DIR / "helpers" / "tiny_models.py")
+# tiny_video_models imports tiny_models by its plain name, as the in-process tests do.
+sys.modules.setdefault("tiny_models", tiny_models)
+tiny_video_models = _load(_TINY_VIDEO_MODULE, _TESTS_DIR / "host" / "tiny_video_models.py")
 SEED = ("INT", {"default": 0, "min": 0, "max": 2**31 - 1})
 
 
@@ -59,11 +63,46 @@ class NestedTestConditioning:
         return (tiny_models.tiny_conditioning(seed, zero),)
 
 
+class NestedTestTinyVideoModel:
+    """A one-block WAN 2.1 text-to-video transformer with seeded random weights (16-channel 5-D
+    latents, as EmptyHunyuanLatentVideo makes them)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seed": SEED}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "build"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def build(self, seed):
+        return (tiny_video_models.build_tiny_video_model(seed),)
+
+
+class NestedTestTinyVideoVAE:
+    """A VAE for the tiny WAN's latents, from ComfyUI's own classes with seeded weights."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seed": SEED}}
+
+    RETURN_TYPES = ("VAE",)
+    FUNCTION = "build"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def build(self, seed):
+        return (tiny_video_models.build_tiny_video_vae(seed),)
+
+
 NODE_CLASS_MAPPINGS = {
     "NestedTestTinyModel": NestedTestTinyModel,
     "NestedTestConditioning": NestedTestConditioning,
+    "NestedTestTinyVideoModel": NestedTestTinyVideoModel,
+    "NestedTestTinyVideoVAE": NestedTestTinyVideoVAE,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "NestedTestTinyModel": "Nested test: tiny model",
     "NestedTestConditioning": "Nested test: conditioning",
+    "NestedTestTinyVideoModel": "Nested test: tiny video model",
+    "NestedTestTinyVideoVAE": "Nested test: tiny video VAE",
 }
