@@ -15,6 +15,7 @@ from comfy.cli_args import LatentPreviewMethod, args
 
 from .host_access import executing_context, prompt_server
 from .host_latents import preview_stream
+from .outer_step_clip import OuterStepClips
 
 EVENT = "nested_diffusion.outer_step"
 
@@ -54,6 +55,9 @@ class OuterStepReporter:
         self.host_callback = host_callback
         self.started = time.monotonic()
         self.previewer = fallback_previewer(latent_format, host_sends_previews=host_callback is not None)
+        # A video run's event carries a clip of all frames (outer_step_clip.py); the still
+        # preview above stays as it is.
+        self.clips = OuterStepClips(latent_format, latent2rgb_previewer(latent_format))
         # The outer step's end is one more update of the per-call bar (nodes/progress.py), carrying
         # the fallback preview.
         self.progress = progress
@@ -63,10 +67,13 @@ class OuterStepReporter:
             self.host_callback(d)
         preview = None
         if self.previewer is not None:
-            x0 = preview_stream(d["denoised"], self.packed_shapes)
+            x0 = self._video_stream(d)
             preview = self.previewer.decode_latent_to_preview_image("JPEG", x0)
         self.progress.outer_step_done(preview)
         self._send_event(d)
+
+    def _video_stream(self, d: dict):
+        return preview_stream(d["denoised"], self.packed_shapes)
 
     def _send_event(self, d: dict) -> None:
         server = prompt_server()
@@ -74,8 +81,9 @@ class OuterStepReporter:
         if client_id is None:  # no submitting client: never broadcast to everyone
             return
         ctx = executing_context()
+        node = ctx.node_id if ctx else getattr(server, "last_node_id", None)
         data = {
-            "node": ctx.node_id if ctx else getattr(server, "last_node_id", None),
+            "node": node,
             "prompt_id": ctx.prompt_id if ctx else getattr(server, "last_prompt_id", None),
             "step": d["i"] + 1,
             "total": self.total,
@@ -84,4 +92,8 @@ class OuterStepReporter:
             "elapsed": round(time.monotonic() - self.started, 4),
             "planned": self.progress.total,
         }
+        # Made only when a client will be told of it; batch item 0, like the still preview.
+        clip = self.clips.clip(self._video_stream(d), d["i"] + 1, client_id, node)
+        if clip is not None:
+            data["clip"] = clip
         server.send_sync(EVENT, data, client_id)

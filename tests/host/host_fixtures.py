@@ -112,3 +112,20 @@ def nested_in_sampler_custom_advanced(model, positive, negative, latent: dict, o
     sigmas = custom.BasicScheduler().get_sigmas(model, "simple", outer, 1.0)[0]
     noise = custom.RandomNoise().get_noise(seed)[0]
     return custom.SamplerCustomAdvanced().sample(noise, guider, sampler, sigmas, latent)
+
+
+def stopping_after(model, calls: int):
+    """A clone of ``model`` that requests stop-and-keep at its ``calls``+1-th model call, from
+    inside the run, as the web button does while the sampler works."""
+    stops = pack_module("nodes.stop_requests").STOPS
+    clone = model.clone()
+    seen = []
+
+    def stop_then_call(apply_model, call):
+        if len(seen) == calls:
+            stops.request()
+        seen.append(1)
+        return apply_model(call["input"], call["timestep"], **call["c"])
+
+    clone.set_model_unet_function_wrapper(stop_then_call)
+    return clone

@@ -27,6 +27,7 @@ from host_fixtures import (  # noqa: E402
     outer_step_previews,
     pack_module,
     preview_method,
+    stopping_after,
 )
 from tiny_video_models import av_conditioning, build_tiny_av_model, empty_av_latent  # noqa: E402
 
@@ -94,16 +95,7 @@ def test_sampler_in_sampler_custom_advanced_gives_nested_outputs():
 
 
 def test_stop_and_keep_returns_the_last_finished_streams():
-    model = av_model().clone()
-    calls = []
-
-    def stop_in_second_outer_step(apply_model, call):
-        if len(calls) == INNER + 1:
-            STOPS.request()
-        calls.append(1)
-        return apply_model(call["input"], call["timestep"], **call["c"])
-
-    model.set_model_unet_function_wrapper(stop_in_second_outer_step)
+    model = stopping_after(av_model(), INNER + 1)  # during outer step 2
     out, images = run_av_nested_ksampler(model)
     final, steps = streams(out["samples"]), streams(images["samples"])
     assert [t.shape[0] for t in steps] == [2, 2], "outer step 2 completes: a stop is polled between model calls"

@@ -1,0 +1,227 @@
+"""The draft clip of a video run's outer step: every frame of the step's finished latent as a
+small looping animated WebP in ComfyUI's temp folder, which the host's own ``/view`` serves.
+
+The host's previewers show frame 0 of a 5-D latent only; this decodes all frames of batch item
+0 with the same decoder the prompt's preview method asks for (latent2rgb tables, or ComfyUI's
+video TAE where the host has one and the method is taesd), bounds the long side by the host's
+``--preview-size`` and plays at the model's latent frame rate (``clip_fps``).
+
+Files: one per outer step, named with a random run token so that no two prompts, nodes or
+batches collide. When a node runs again for the same client, its previous run's clips are
+deleted; at most ``MAX_TRACKED_RUNS`` runs' clips exist at once (the oldest are deleted). The
+host empties its temp folder at startup.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import uuid
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, features
+
+import folder_paths
+import latent_preview
+from comfy.cli_args import LatentPreviewMethod, args
+
+SUBFOLDER = "nested_diffusion_clips"
+HAVE_WEBP = features.check("webp")  # Pillow wheels have it; a build without it gets no clips
+MAX_TRACKED_RUNS = 32
+# latent2rgb frames are at latent resolution, one pixel per latent pixel: lossy WebP's half-size
+# chroma would smear the colours of neighbouring latent pixels, so they are stored losslessly
+# (the host's colours exactly), with the fastest effort. A video TAE's frames are pixel frames,
+# where lossy quality 80 looks the same and is 10x smaller. Costs: bench/clip_cost.py.
+EXACT_WEBP = {"lossless": True, "quality": 0, "method": 0}
+PIXEL_WEBP = {"quality": 80, "method": 0}
+
+# Latent format class name -> (pixel frames per second the model is made for, pixel frames per
+# latent frame). A latent frame plays for temporal/pixel_fps seconds. Subclasses without an
+# entry use their parent's (LTXAV: LTXV's). docs/video.md gives the sources.
+CLIP_RATES = {
+    "Wan21": (16, 4),          # Wan 2.1, and Wan 2.2 14B, which shares its VAE: 16 fps
+    "Wan22": (24, 4),          # Wan 2.2 TI2V 5B: 24 fps
+    "HunyuanVideo": (24, 4),
+    "HunyuanVideo15": (24, 4),
+    "LTXV": (25, 8),           # ComfyUI's LTXV conditioning default frame_rate
+    "Mochi": (30, 6),
+    "Cosmos1CV8x8x8": (24, 8),
+    "CogVideoX": (8, 4),
+    "CogVideoX1_5": (16, 4),
+}
+DEFAULT_RATE = (16, 4)         # an unlisted format without a temporal ratio: 4 latent frames per second
+
+
+def _rate(latent_format) -> tuple[float, int]:
+    for cls in type(latent_format).__mro__:
+        if cls.__name__ in CLIP_RATES:
+            return CLIP_RATES[cls.__name__]
+    temporal = getattr(latent_format, "temporal_downscale_ratio", 1)  # ComfyUI 0.3.76+
+    return (DEFAULT_RATE[0], temporal) if temporal > 1 else DEFAULT_RATE
+
+
+def clip_fps(latent_format, pixel_frames: bool = False) -> float:
+    """Frames per second of a clip of ``latent_format``'s latent frames, or of its pixel frames
+    (a video TAE's output). A format's ``nested_clip_fps`` (latent frames per second) wins over
+    the table; an unlisted format plays its pixel frames at 16 fps."""
+    pixel_fps, temporal = _rate(latent_format)
+    own = getattr(latent_format, "nested_clip_fps", None)
+    latent_fps = float(own) if own is not None else pixel_fps / temporal
+    return latent_fps * temporal if pixel_frames else latent_fps
+
+
+def _video_taes_previewer():
+    return getattr(latent_preview, "TAEHVPreviewerImpl", None)  # ComfyUI 0.3.76+
+
+
+class ClipDecoder:
+    """Decodes all frames of batch item 0 of a 5-D latent to uint8 RGB frames (T, H, W, 3), with
+    the host's previewer for this prompt's preview method; ``--preview-method none`` uses the
+    latent2rgb tables, as the pack's still preview does then."""
+
+    def __init__(self, latent_format, fallback):
+        self.latent_format = latent_format
+        self.fallback = fallback     # a Latent2RGBPreviewer, or None
+        self._previewer = None
+        self._chosen = False
+
+    def _choose(self):
+        self._chosen = True
+        if args.preview_method == LatentPreviewMethod.NoPreviews:
+            self._previewer = self.fallback
+            return
+        taes = _video_taes_previewer()
+        host = latent_preview.get_previewer("cpu", self.latent_format) if args.preview_method == \
+            LatentPreviewMethod.TAESD else None
+        # Only a video TAE decodes all frames; any other host previewer (or none) -> latent2rgb.
+        self._previewer = host if taes is not None and isinstance(host, taes) else self.fallback
+
+    @property
+    def method(self) -> str | None:
+        if not self._chosen:
+            self._choose()
+        if self._previewer is None:
+            return None
+        taes = _video_taes_previewer()
+        return "taehv" if taes is not None and isinstance(self._previewer, taes) else "latent2rgb"
+
+    def frames(self, x0: torch.Tensor) -> torch.Tensor | None:
+        method = self.method
+        if method is None:
+            return None
+        x0 = x0[:1].detach()
+        if method == "taehv":
+            video = self._previewer.taesd.decode(x0.float())[0]           # (T, H, W, 3) in 0..1
+            return (video.clamp(0, 1) * 255).to(torch.uint8).cpu()
+        return latent2rgb_frames(self._previewer, x0)
+
+
+def latent2rgb_frames(previewer, x0: torch.Tensor) -> torch.Tensor:
+    """All frames of ``x0[:1]`` through the host Latent2RGBPreviewer's tables, as the host maps
+    frame 0 (``linear`` over channels, then -1..1 -> 0..255), in one batched op."""
+    reshape = getattr(previewer, "latent_rgb_factors_reshape", None)
+    if reshape is not None:
+        x0 = reshape(x0)
+    x0 = x0.cpu().float()
+    factors = previewer.latent_rgb_factors.to(dtype=x0.dtype)
+    bias = previewer.latent_rgb_factors_bias
+    bias = None if bias is None else bias.to(dtype=x0.dtype)
+    rgb = F.linear(x0[0].movedim(0, -1), factors, bias)                      # (T, H, W, 3)
+    return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
+
+
+def bounded(frames: torch.Tensor, max_side: int) -> torch.Tensor:
+    """``frames`` (T, H, W, 3) uint8 shrunk so that the long side is at most ``max_side``."""
+    height, width = frames.shape[1:3]
+    longest = max(height, width)
+    if max_side <= 0 or longest <= max_side:
+        return frames
+    size = (max(1, round(height * max_side / longest)), max(1, round(width * max_side / longest)))
+    scaled = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True,
+                           align_corners=False)
+    return scaled.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def write_webp(frames: torch.Tensor, path: str, fps: float, exact: bool = True) -> None:
+    """``frames`` (T, H, W, 3) uint8 as an animated WebP that loops forever."""
+    pictures = [Image.fromarray(frame.numpy()) for frame in frames]
+    duration = max(1, round(1000.0 / fps))
+    pictures[0].save(path, format="WEBP", save_all=True, append_images=pictures[1:], duration=duration, loop=0,
+                     **(EXACT_WEBP if exact else PIXEL_WEBP))
+
+
+class _RunFiles:
+    """The clips of each (client, node) key's latest run, oldest key first."""
+
+    def __init__(self):
+        self._runs: OrderedDict[tuple, list[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self, key: tuple) -> list[str]:
+        """A new run of ``key``: the previous run's files are deleted; returns the new run's list."""
+        with self._lock:
+            stale = [self._runs.pop(key, [])]
+            while len(self._runs) >= MAX_TRACKED_RUNS:
+                stale.append(self._runs.popitem(last=False)[1])
+            self._runs[key] = files = []
+        for path in (p for group in stale for p in group):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+        return files
+
+    def files(self) -> list[str]:
+        with self._lock:
+            return [p for group in self._runs.values() for p in group]
+
+
+RUNS = _RunFiles()
+
+
+def _safe(text) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", str(text))[:40]
+
+
+class OuterStepClips:
+    """One run's clips: ``clip(x0, step)`` writes the outer step's clip and returns the event's
+    ``clip`` field, or None when the latent is not a video or there is no decoder for it."""
+
+    def __init__(self, latent_format, fallback):
+        self.decoder = ClipDecoder(latent_format, fallback)
+        self.latent_format = latent_format
+        self.token = uuid.uuid4().hex[:12]
+        self._files: list[str] | None = None
+        self._key: tuple | None = None
+
+    def clip(self, x0: torch.Tensor, step: int, client_id: str, node_id) -> dict | None:
+        if x0.ndim != 5 or not HAVE_WEBP:
+            return None
+        try:
+            return self._write(x0, step, client_id, node_id)
+        except OSError as e:  # a draft preview that cannot be written must not end the run
+            logging.warning("Nested Diffusion: no clip for outer step %d: %s", step, e)
+            return None
+
+    def _write(self, x0: torch.Tensor, step: int, client_id: str, node_id) -> dict | None:
+        frames = self.decoder.frames(x0)
+        if frames is None:
+            return None
+        frames = bounded(frames, int(args.preview_size))
+        pixel = self.decoder.method == "taehv"
+        fps = clip_fps(self.latent_format, pixel_frames=pixel)
+        folder = os.path.join(folder_paths.get_temp_directory(), SUBFOLDER)
+        os.makedirs(folder, exist_ok=True)
+        key = (client_id, str(node_id))
+        if self._files is None or self._key != key:
+            self._key, self._files = key, RUNS.start(key)
+        filename = f"{_safe(node_id)}_{self.token}_{step:03d}.webp"
+        path = os.path.join(folder, filename)
+        write_webp(frames, path, fps, exact=not pixel)
+        self._files.append(path)
+        return {"filename": filename, "subfolder": SUBFOLDER, "type": "temp", "frames": int(frames.shape[0]),
+                "fps": round(fps, 4), "width": int(frames.shape[2]), "height": int(frames.shape[1])}
