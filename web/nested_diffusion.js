@@ -18,6 +18,8 @@ const CUSTOM_SAMPLING_NODES = new Set(["SamplerCustom", "SamplerCustomAdvanced"]
 const NESTED_SAMPLER = "SamplerNestedDiffusion";
 const PANEL = "nested_diffusion_panel";
 const PANEL_HEIGHT = 132;
+const LARGE_SIDE = 512;
+const VUE_ADOPT_INTERVAL_MS = 500;  // the host's default --preview-size, which bounds a clip's long side
 
 const typeOf = (node) => node?.comfyClass ?? node?.type;  // type is set only after nodeCreated
 
@@ -109,8 +111,8 @@ function panelStyle() {
 .nd-large:popover-open { display: flex; flex-direction: column; align-items: center;
   justify-content: center; gap: 8px; }
 .nd-large img { max-width: 90vw; max-height: 85vh; image-rendering: auto; }
-.nd-large canvas { max-width: 90vw; max-height: 85vh; min-width: min(256px, 90vw); object-fit: contain;
-  background: #222; }
+.nd-large canvas { max-width: 90vw; max-height: 85vh; object-fit: contain; background: #222;
+  image-rendering: pixelated; }
 .nd-counter { font-variant-numeric: tabular-nums; color: #9cf; }`;
   return style;
 }
@@ -152,8 +154,13 @@ function showLarge(root, frame) {
  *  has no ImageDecoder (or the clip does not decode) the looping <img> and its frame count. */
 function showClip(overlay, clip) {
   const canvas = element("canvas");
-  canvas.width = clip.width || 256;
-  canvas.height = clip.height || 256;
+  // Small draft clips (latent2rgb is at latent size) are shown enlarged by a whole factor, about
+  // as large as a still's large view, with crisp pixels.
+  const fit = (w, h) => {
+    [canvas.width, canvas.height] = [w, h];
+    canvas.style.width = `${w * Math.max(1, Math.floor(LARGE_SIDE / Math.max(w, h)))}px`;
+  };
+  fit(clip.width || LARGE_SIDE, clip.height || LARGE_SIDE);
   const counter = element("div", "nd-counter", clipFactsText(clip.frames, clip.fps));
   overlay.append(canvas, counter);
   const context = canvas.getContext("2d");
@@ -169,7 +176,7 @@ function showClip(overlay, clip) {
     draw: (image) => {
       const w = image.displayWidth ?? image.width;
       const h = image.displayHeight ?? image.height;
-      if (canvas.width !== w || canvas.height !== h) [canvas.width, canvas.height] = [w, h];
+      if (canvas.width !== w || canvas.height !== h) fit(w, h);
       context.drawImage(image, 0, 0);
     },
     onFrame: (index, count) => {
@@ -183,6 +190,8 @@ function showClip(overlay, clip) {
     if (!canvas.isConnected) return;
     const img = element("img");
     img.src = clip.url;
+    img.style.width = canvas.style.width;
+    img.style.imageRendering = "pixelated";
     canvas.replaceWith(img);
     counter.textContent = clipFactsText(clip.frames, clip.fps);
   }
@@ -193,6 +202,7 @@ function showClip(overlay, clip) {
 function ensurePanel(node) {
   if (node.nestedDiffusionPanel) return node.nestedDiffusionPanel;
   const root = element("div", "nd-panel");
+  root.nestedDiffusionNode = node;
   const button = element("button", null, "Stop & keep");
   button.title = "End this nested run now and keep its last finished outer-step image";
   const status = element("span", "nd-status");
@@ -239,6 +249,35 @@ function watchWidgets(node, onChange) {
 
 function refreshAllCosts() {
   for (const node of app.graph?._nodes ?? []) if (node.nestedDiffusionPanel) refreshCost(node);
+}
+
+/** Frontend 1.27.10's Vue node renderer (experimental there) draws only the widget types it
+ *  knows and never mounts a DOM widget's element; there the panel is put under the node's own
+ *  widgets. Later frontends mount it themselves (the panel is then connected and left alone). */
+function adoptIntoVueNode(node) {
+  const panel = node.nestedDiffusionPanel;
+  if (!panel) return;
+  const adopted = panel.root.parentElement?.classList.contains("lg-node-widgets");
+  // Back in a frontend's own widget container (the canvas renderer): it sizes the panel.
+  if (panel.root.isConnected && !adopted) panel.root.style.removeProperty("height");
+  if (panel.root.isConnected || globalThis.LiteGraph?.vueNodesMode !== true) return;
+  const id = CSS.escape(String(node.id));
+  const widgets = document.querySelector(`.lg-node[data-node-id="${id}"] .lg-node-widgets`);
+  if (!widgets) return;  // not drawn now (collapsed, or out of view)
+  panel.root.style.height = `${PANEL_HEIGHT}px`;
+  widgets.append(panel.root);
+}
+
+function adoptPanels() {
+  const shown = app.canvas?.graph ?? app.graph;  // a subgraph while one is open
+  // That renderer keeps a node's element when another graph with a node of the same id is
+  // shown: a panel adopted there for the old node goes.
+  for (const stale of document.querySelectorAll(".lg-node-widgets > .nd-panel")) {
+    const owner = stale.nestedDiffusionNode;
+    const host = stale.closest(".lg-node[data-node-id]")?.getAttribute("data-node-id");
+    if (!owner || shown?.getNodeById(owner.id) !== owner || host !== String(owner.id)) stale.remove();
+  }
+  for (const node of shown?._nodes ?? []) adoptIntoVueNode(node);
 }
 
 /** Grows the node to hold the panel (a workflow saved without it stores a smaller size). */
@@ -388,6 +427,8 @@ app.registerExtension({
     refreshCost(node);
   },
   async setup() {
+    // Vue nodes come and go (the renderer setting, a workflow load) without a hook to hear.
+    setInterval(adoptPanels, VUE_ADOPT_INTERVAL_MS);
     api.addEventListener("execution_start", ({ detail }) => { currentPrompt = detail?.prompt_id ?? null; });
     api.addEventListener("executing", ({ detail }) => onExecuting(detail));
     api.addEventListener("execution_success", ({ detail }) => onPromptEnd(detail, false));

@@ -154,8 +154,30 @@ class Session:
         self.wait("__nd.prompt != null && __nd.ended === __nd.prompt", what)
         return self.panel()
 
+    def bring_into_view(self, node_id: int = SAMPLER_ID) -> None:
+        """Pans the canvas so that the node's panel is on screen (in both renderers the nodes
+        follow the canvas's offset)."""
+        self.js(f"""(() => {{
+          const r = app.graph.getNodeById({node_id}).nestedDiffusionPanel.root.getBoundingClientRect();
+          const ds = app.canvas.ds;
+          const dy = r.bottom + 40 > innerHeight ? (innerHeight - 40 - r.bottom) : r.top < 80 ? 80 - r.top : 0;
+          ds.offset[1] += dy / ds.scale;
+          app.canvas.setDirty(true, true);
+          return true; }})()""")
+        self.run(asyncio.sleep(0.5))  # the next frame draws the nodes at the new offset
+
+    def close_dialogs(self) -> None:
+        """Closes open dialogs (a template browser left by an earlier test) as a user does."""
+        for _ in range(3):
+            if not self.js("[...document.querySelectorAll('[role=dialog]')].some((d) => d.getClientRects().length)"):
+                return
+            self.run(self.page.press_escape())
+            self.run(asyncio.sleep(0.5))
+        raise AssertionError("a dialog stays open after Escape")
+
     def use_renderer(self, renderer: str) -> None:
         """The canvas (LiteGraph) or the Vue node renderer, as the setting a user toggles."""
+        self.close_dialogs()
         vue = "true" if renderer == "vue" else "false"
         self.js(f"(async () => {{ await app.extensionManager.setting.set('Comfy.VueNodes.Enabled', {vue}); "
                 "return true; })()")
@@ -369,6 +391,7 @@ def test_templates_show_thumbnails_and_titles(session):
     missing = {name: card["src"] for name, card in shown.items() if not card["ok"]}
     assert not missing, f"template thumbnails not shown (placeholder instead): {missing}"
     print(f"templates shown with thumbnails: {names}")
+    session.close_dialogs()
 
 
 RENDERERS = ("canvas", "vue")
@@ -410,7 +433,7 @@ def distinct_looks(session: Session, box: dict, samples: int = 12, interval_s: f
 
 def open_large(session: Session, box: dict) -> dict:
     session.run(session.page.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2))
-    return session.wait(f"(() => {{ const v = {LARGE_VIEW}; return v && (v.counter?.startsWith('frame') || v.img) "
+    return session.wait(f"(() => {{ const v = {LARGE_VIEW}; return v && (v.counter?.startsWith('frame') || v.img?.w > 0) "
                         "? v : null; })()", "the clip's large view", timeout=20)
 
 
@@ -430,6 +453,10 @@ def test_a_video_run_shows_a_playing_clip_per_outer_step(session, renderer):
     assert frames == (VIDEO_LENGTH - 1) // 4 + 1, clips[-1]
     assert done["status"] == f"done {outer}/{outer} \u00b7 {frames}-frame clip"
     assert done["labels"] == [f"{k} \u00b7 {k * inner} calls" for k in range(1, outer + 1)]
+    session.bring_into_view()
+    # One panel on screen (a renderer switch or a reloaded graph leaves no second one).
+    panels = session.js("[...document.querySelectorAll('.nd-panel')].filter((e) => e.getClientRects().length).length")
+    assert panels == 1, f"{panels} panels shown for one nested node ({renderer})"
     strip = session.wait(f"(() => {{ const s = {STRIP_OF % {'id': SAMPLER_ID}}; "
                          "return s && s.every((f) => f.loaded) ? s : null; })()", "the clips to load", timeout=30)
     for entry, clip in zip(strip, clips):
