@@ -433,8 +433,9 @@ def distinct_looks(session: Session, box: dict, samples: int = 12, interval_s: f
 
 def open_large(session: Session, box: dict) -> dict:
     session.run(session.page.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2))
-    return session.wait(f"(() => {{ const v = {LARGE_VIEW}; return v && (v.counter?.startsWith('frame') || v.img?.w > 0) "
-                        "? v : null; })()", "the clip's large view", timeout=20)
+    return session.wait(f"(() => {{ const v = {LARGE_VIEW}; "
+                        "return v && (v.counter?.startsWith('frame') || v.img?.w > 0) ? v : null; })()",
+                        "the clip's large view", timeout=20)
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
