@@ -513,27 +513,30 @@ def test_the_large_view_without_imagedecoder_shows_the_looping_clip_and_its_fram
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_the_planned_line_shows_the_runs_figure_when_widgets_were_set_by_a_script(session, renderer):
     # Widgets set without their callbacks (a script, another extension, an API-format load)
-    # leave the line as it was; once the run starts it shows what the run plans.
+    # leave the line as it was; once the run starts it shows what the run plans. The seed is
+    # fixed (its control after generate would otherwise call a widget callback after queueing).
     session.use_renderer(renderer)
     session.load(graph(4, 6))
     session.wait("(() => { const s = %s; return s?.cost ? s : null; })()" % PANEL_STATE, "the cost line")
-    set_widgets = ("const n = app.graph.getNodeById(%d); for (const [k, v] of Object.entries(%s)) "
-                   "n.widgets.find((w) => w.name === k).value = v")
-    session.js("(() => { %s; return true; })()" % (set_widgets % (SAMPLER_ID, '{"outer_steps": 5, "inner_steps": 3}')))
-    before = session.panel()["cost"]
+    set_widgets = ("const n = app.graph.getNodeById(%d); for (const [k, v] of Object.entries(%%s)) "
+                   "n.widgets.find((w) => w.name === k).value = v" % SAMPLER_ID)
     runs = []
     # First the widgets as queued; then widgets changed again right after queueing (the run
     # keeps what was queued: 5 x 3).
-    for then, expected in (("", "planned: 5 x 3 \u2192 15 model calls"),
-                           (set_widgets % (SAMPLER_ID, '{"outer_steps": 7, "inner_steps": 7}'),
-                            "planned: 5 outer steps \u2192 15 model calls (this run)")):
+    for widgets, then, expected in (
+            ('{"outer_steps": 5, "inner_steps": 3, "control_after_generate": "fixed", "seed": 101}', "",
+             "planned: 5 x 3 \u2192 15 model calls"),
+            ('{"seed": 102}', set_widgets % '{"outer_steps": 7, "inner_steps": 7}',
+             "planned: 5 outer steps \u2192 15 model calls (this run)")):
+        session.js("(() => { %s; return true; })()" % (set_widgets % widgets))
+        before = session.panel()["cost"]
         session.queue(then)
         assert session.run_to_end("the run to finish")["status"] == "done 5/5"
         planned = {s["planned"] for s in session.js("__nd.steps") if s["node"] == str(SAMPLER_ID)}
         running = {line["cost"] for line in session.js("__ndLines") if line["status"].startswith("outer step")}
-        runs.append((planned, running))
+        runs.append((before, sorted(running)))
         assert planned == {15}, planned
         assert running == {expected}, f"while running: {running}, expected {expected!r}"
     session.shot(f"11_planned_line_{renderer}")
-    print(f"{renderer}: line before queueing (widgets set by script): {before!r}; while running: "
-          f"{[sorted(r[1]) for r in runs]}; after: {session.panel()['cost']!r}")
+    print(f"{renderer}: (line before queueing, lines while running) per run: {runs}; "
+          f"after: {session.panel()['cost']!r}")
