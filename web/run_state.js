@@ -177,30 +177,27 @@ export function canStop(run) {
 /** The status line under the node's widgets. */
 export function statusText(run) {
   if (!run) return "";
-  const text = phaseText(run);
-  const frames = run.frames.at(-1)?.clip?.frames;
-  return frames ? `${text} · ${frames}-frame clip` : text;
-}
-
-function phaseText(run) {
   const last = run.frames.at(-1);
   const k = last?.step ?? 0;
   const n = run.total ?? "?";
+  // A video run names its clip's length right after the step: the line is cut at the panel's
+  // width, and the time at its end is the first to go.
+  const clip = last?.clip?.frames ? ` · ${last.clip.frames}-frame clip` : "";
   switch (run.phase) {
     case PHASE.RUNNING: {
       if (!last) return "starting the first outer step…";
       const calls = run.planned ? `${last.nfe}/${run.planned}` : `${last.nfe}`;
       const time = Number.isFinite(last.elapsed) ? ` · ${last.elapsed.toFixed(1)} s` : "";
-      return `outer step ${k}/${n} · ${calls} model calls${time}`;
+      return `outer step ${k}/${n}${clip} · ${calls} model calls${time}`;
     }
     case PHASE.STOPPING:
-      return `stopping: keeping outer step ${k}/${n}…`;
+      return `stopping: keeping outer step ${k}/${n}…${clip}`;
     case PHASE.STOPPED:
-      return `stopped at ${k}/${n}`;
+      return `stopped at ${k}/${n}${clip}`;
     case PHASE.CANCELLED:
-      return `cancelled at ${k}/${n}`;
+      return `cancelled at ${k}/${n}${clip}`;
     case PHASE.DONE:
-      return `done ${k}/${n}`;
+      return `done ${k}/${n}${clip}`;
     default:
       return "";
   }

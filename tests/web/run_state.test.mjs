@@ -258,7 +258,7 @@ test("a video run's status says how many frames the clip has; an image run's doe
   const { runs } = tracked();
   runs.begin("7", "p1");
   runs.outerStep(step("7", "p1", 1, 3, { planned: 60, elapsed: 1.21, clip: clip() }));
-  assert.equal(statusText(runs.run("7")), "outer step 1/3 · 20/60 model calls · 1.2 s · 17-frame clip");
+  assert.equal(statusText(runs.run("7")), "outer step 1/3 · 17-frame clip · 20/60 model calls · 1.2 s");
   runs.stopRequested("7");
   assert.equal(statusText(runs.run("7")), "stopping: keeping outer step 1/3… · 17-frame clip");
   runs.finish("7");

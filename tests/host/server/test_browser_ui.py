@@ -445,7 +445,12 @@ def test_a_video_run_shows_a_playing_clip_per_outer_step(session, renderer):
     session.load(graph(outer, inner, size=VIDEO_SIDE, video_length=VIDEO_LENGTH))
     session.wait("(() => { const s = %s; return s?.cost && s.visible ? s : null; })()" % PANEL_STATE,
                  f"the panel in the {renderer} renderer")
+    session.bring_into_view()
     session.queue()
+    # What a user sees while it runs (the run may also end before this look).
+    session.wait(f"(() => {{ const s = {PANEL_STATE}; return s?.status.startsWith('outer step') "
+                 "|| __nd.ended === __nd.prompt; })()", "the first outer step")
+    session.shot(f"09_video_running_{renderer}")
     done = session.run_to_end("the video run to finish")
     steps = [s for s in session.js("__nd.steps") if s["node"] == str(SAMPLER_ID)]
     clips = [s["clip"] for s in steps]
@@ -454,6 +459,8 @@ def test_a_video_run_shows_a_playing_clip_per_outer_step(session, renderer):
     assert frames == (VIDEO_LENGTH - 1) // 4 + 1, clips[-1]
     assert done["status"] == f"done {outer}/{outer} \u00b7 {frames}-frame clip"
     assert done["labels"] == [f"{k} \u00b7 {k * inner} calls" for k in range(1, outer + 1)]
+    running = [line["status"] for line in session.js("__ndLines") if line["status"].startswith("outer step")]
+    assert running and all(f"{frames}-frame clip" in status for status in running), running[:3]
     session.bring_into_view()
     # One panel on screen (a renderer switch or a reloaded graph leaves no second one).
     panels = session.js("[...document.querySelectorAll('.nd-panel')].filter((e) => e.getClientRects().length).length")
