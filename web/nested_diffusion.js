@@ -18,8 +18,8 @@ const CUSTOM_SAMPLING_NODES = new Set(["SamplerCustom", "SamplerCustomAdvanced"]
 const NESTED_SAMPLER = "SamplerNestedDiffusion";
 const PANEL = "nested_diffusion_panel";
 const PANEL_HEIGHT = 132;
-const LARGE_SIDE = 512;
-const VUE_ADOPT_INTERVAL_MS = 500;  // the host's default --preview-size, which bounds a clip's long side
+const LARGE_SIDE = 512;  // the host's default --preview-size, which bounds a clip's long side
+const VUE_ADOPT_INTERVAL_MS = 500;
 
 const typeOf = (node) => node?.comfyClass ?? node?.type;  // type is set only after nodeCreated
 
