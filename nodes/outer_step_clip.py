@@ -6,10 +6,10 @@ The host's previewers show frame 0 of a 5-D latent only; this decodes all frames
 video TAE where the host has one and the method is taesd), bounds the long side by the host's
 ``--preview-size`` and plays at the model's latent frame rate (``clip_fps``).
 
-Files: one per outer step, named with a random run token so that no two prompts, nodes or
-batches collide. When a node runs again for the same client, its previous run's clips are
-deleted; at most ``MAX_TRACKED_RUNS`` runs' clips exist at once (the oldest are deleted). The
-host empties its temp folder at startup.
+Files: one per outer step, named with the node id and a random run token, so that no two
+prompts, nodes or runs collide. When a node id runs again (in any prompt), its previous run's
+clips are deleted; at most ``MAX_TRACKED_RUNS`` nodes' clips exist at once (the oldest node's
+are deleted). The host empties its temp folder at startup.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, features
 
+import comfy.sd
 import folder_paths
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
@@ -36,7 +37,7 @@ MAX_TRACKED_RUNS = 32
 # chroma would smear the colours of neighbouring latent pixels, so they are stored losslessly
 # (the host's colours exactly), with the fastest effort. A video TAE's frames are pixel frames,
 # where lossy quality 80 looks the same and is 10x smaller. Costs: bench/clip_cost.py.
-EXACT_WEBP = {"lossless": True, "quality": 0, "method": 0}
+EXACT_WEBP = {"lossless": True, "quality": 0, "method": 0, "minimize_size": False, "kmin": 0, "kmax": 0}
 PIXEL_WEBP = {"quality": 80, "method": 0}
 
 # Latent format class name -> (pixel frames per second the model is made for, pixel frames per
@@ -74,50 +75,47 @@ def clip_fps(latent_format, pixel_frames: bool = False) -> float:
     return latent_fps * temporal if pixel_frames else latent_fps
 
 
-def _video_taes_previewer():
-    return getattr(latent_preview, "TAEHVPreviewerImpl", None)  # ComfyUI 0.3.76+
+def _video_tae(previewer):
+    """The video TAE (a ``comfy.sd.VAE``) that the host's taesd previewer decodes with, or None.
+    Found by what it holds, not its class: ComfyUI 0.3.76+'s TAEHVPreviewerImpl and previewers
+    that wrap it (VideoHelperSuite's animated previews) both keep it as ``taesd``; image TAESD
+    previewers keep a ``TAESD`` module there."""
+    tae = getattr(previewer, "taesd", None)
+    return tae if isinstance(tae, comfy.sd.VAE) and getattr(tae, "latent_dim", 2) == 3 else None
 
 
 class ClipDecoder:
     """Decodes all frames of batch item 0 of a 5-D latent to uint8 RGB frames (T, H, W, 3), with
-    the host's previewer for this prompt's preview method; ``--preview-method none`` uses the
-    latent2rgb tables, as the pack's still preview does then."""
+    the decoder the host's previewer uses for this prompt's preview method: a video TAE under
+    taesd where the host has one; else the latent2rgb tables (as the still preview, and as the
+    pack's fallback under ``--preview-method none``)."""
 
     def __init__(self, latent_format, fallback):
         self.latent_format = latent_format
         self.fallback = fallback     # a Latent2RGBPreviewer, or None
-        self._previewer = None
+        self._tae = None
         self._chosen = False
-
-    def _choose(self):
-        self._chosen = True
-        if args.preview_method == LatentPreviewMethod.NoPreviews:
-            self._previewer = self.fallback
-            return
-        taes = _video_taes_previewer()
-        host = latent_preview.get_previewer("cpu", self.latent_format) if args.preview_method == \
-            LatentPreviewMethod.TAESD else None
-        # Only a video TAE decodes all frames; any other host previewer (or none) -> latent2rgb.
-        self._previewer = host if taes is not None and isinstance(host, taes) else self.fallback
 
     @property
     def method(self) -> str | None:
         if not self._chosen:
-            self._choose()
-        if self._previewer is None:
-            return None
-        taes = _video_taes_previewer()
-        return "taehv" if taes is not None and isinstance(self._previewer, taes) else "latent2rgb"
+            self._chosen = True
+            if args.preview_method == LatentPreviewMethod.TAESD:
+                self._tae = _video_tae(latent_preview.get_previewer("cpu", self.latent_format))
+        if self._tae is not None:
+            return "taehv"
+        return None if self.fallback is None else "latent2rgb"
 
+    @torch.no_grad()
     def frames(self, x0: torch.Tensor) -> torch.Tensor | None:
         method = self.method
         if method is None:
             return None
         x0 = x0[:1].detach()
         if method == "taehv":
-            video = self._previewer.taesd.decode(x0.float())[0]           # (T, H, W, 3) in 0..1
+            video = self._tae.decode(x0.float())[0]           # (T, H, W, 3) in 0..1
             return (video.clamp(0, 1) * 255).to(torch.uint8).cpu()
-        return latent2rgb_frames(self._previewer, x0)
+        return latent2rgb_frames(self.fallback, x0)
 
 
 def latent2rgb_frames(previewer, x0: torch.Tensor) -> torch.Tensor:
@@ -155,13 +153,13 @@ def write_webp(frames: torch.Tensor, path: str, fps: float, exact: bool = True) 
 
 
 class _RunFiles:
-    """The clips of each (client, node) key's latest run, oldest key first."""
+    """The clips of each node's latest run (by node id), oldest node first."""
 
     def __init__(self):
-        self._runs: OrderedDict[tuple, list[str]] = OrderedDict()
+        self._runs: OrderedDict[str, list[str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def start(self, key: tuple) -> list[str]:
+    def start(self, key: str) -> list[str]:
         """A new run of ``key``: the previous run's files are deleted; returns the new run's list."""
         with self._lock:
             stale = [self._runs.pop(key, [])]
@@ -196,18 +194,17 @@ class OuterStepClips:
         self.latent_format = latent_format
         self.token = uuid.uuid4().hex[:12]
         self._files: list[str] | None = None
-        self._key: tuple | None = None
 
-    def clip(self, x0: torch.Tensor, step: int, client_id: str, node_id) -> dict | None:
+    def clip(self, x0: torch.Tensor, step: int, node_id) -> dict | None:
         if x0.ndim != 5 or not HAVE_WEBP:
             return None
         try:
-            return self._write(x0, step, client_id, node_id)
+            return self._write(x0, step, node_id)
         except OSError as e:  # a draft preview that cannot be written must not end the run
             logging.warning("Nested Diffusion: no clip for outer step %d: %s", step, e)
             return None
 
-    def _write(self, x0: torch.Tensor, step: int, client_id: str, node_id) -> dict | None:
+    def _write(self, x0: torch.Tensor, step: int, node_id) -> dict | None:
         frames = self.decoder.frames(x0)
         if frames is None:
             return None
@@ -216,9 +213,8 @@ class OuterStepClips:
         fps = clip_fps(self.latent_format, pixel_frames=pixel)
         folder = os.path.join(folder_paths.get_temp_directory(), SUBFOLDER)
         os.makedirs(folder, exist_ok=True)
-        key = (client_id, str(node_id))
-        if self._files is None or self._key != key:
-            self._key, self._files = key, RUNS.start(key)
+        if self._files is None:  # this run's first clip: the node's previous run's clips go
+            self._files = RUNS.start(str(node_id))
         filename = f"{_safe(node_id)}_{self.token}_{step:03d}.webp"
         path = os.path.join(folder, filename)
         write_webp(frames, path, fps, exact=not pixel)

@@ -1,4 +1,5 @@
-"""What the user sees after each outer step: the node preview, progress, and a websocket event.
+"""What the user sees after each outer step: the node preview, progress, and a websocket event
+(for a video run with a clip of all frames, outer_step_clip.py).
 
 The host's own callback (progress bar, its previewer, SamplerCustom's denoised output) runs
 first. ComfyUI's default ``--preview-method none`` gives no image at all, and the image per
@@ -93,7 +94,7 @@ class OuterStepReporter:
             "planned": self.progress.total,
         }
         # Made only when a client will be told of it; batch item 0, like the still preview.
-        clip = self.clips.clip(self._video_stream(d), d["i"] + 1, client_id, node)
+        clip = self.clips.clip(self._video_stream(d), d["i"] + 1, node)
         if clip is not None:
             data["clip"] = clip
         server.send_sync(EVENT, data, client_id)

@@ -15,6 +15,7 @@ import os
 import pytest
 import torch
 from PIL import Image, ImageSequence
+from safetensors.torch import save_file
 
 import folder_paths
 import latent_preview
@@ -31,6 +32,7 @@ from tiny_video_models import (
     empty_av_latent,
     empty_video_latent,
     host_packs_latents,
+    tiny_video_tae_decoder,
 )
 
 REPORTER = pack_module("nodes.outer_step_reporter")
@@ -171,10 +173,10 @@ def test_a_nodes_next_run_replaces_its_clips_and_other_nodes_keep_theirs(server,
     server.last_node_id = "8"
     run_video()
     assert set(second) < set(files_in(temp_dir)) and len(files_in(temp_dir)) == 2 * OUTER
-    server.client_id = "client-b"  # the same node run from another browser tab keeps tab a's clips
+    server.client_id = "client-b"  # node 7 again, from another client: node 7's clips are replaced
     server.last_node_id = "7"
     run_video()
-    assert set(second) < set(files_in(temp_dir)) and len(files_in(temp_dir)) == 3 * OUTER
+    assert not set(second) & set(files_in(temp_dir)) and len(files_in(temp_dir)) == 2 * OUTER
     assert all(f.startswith(CLIP.SUBFOLDER + "/") for f in files_in(temp_dir))
 
 
@@ -255,3 +257,48 @@ def test_clip_fps_honours_the_formats_own_rate_and_subclasses():
     assert CLIP.clip_fps(comfy.latent_formats.Wan21()) == 4.0
     new_format = type("NewVideo", (), {"temporal_downscale_ratio": 8})()
     assert CLIP.clip_fps(new_format) == 2.0, "unlisted: 16 fps over the format's own temporal ratio"
+
+
+VIDEO_TAES_MISSING = ("this ComfyUI has no video TAE previewer (latent_preview.TAEHVPreviewerImpl, added in "
+                      "0.3.76): its video clips use latent2rgb, tested above")
+
+
+@pytest.fixture
+def video_tae(tmp_path):
+    approx = tmp_path / "vae_approx"
+    approx.mkdir()
+    # Seeded random, not one flat colour: the WebP encoder merges identical frames.
+    save_file(tiny_video_tae_decoder(0), str(approx / "lighttaew2_1.safetensors"))
+    folder_paths.add_model_folder_path("vae_approx", str(approx))
+    folder_paths.filename_list_cache.pop("vae_approx", None)
+    try:
+        yield
+    finally:
+        folder_paths.folder_names_and_paths["vae_approx"][0].remove(str(approx))
+        folder_paths.filename_list_cache.pop("vae_approx", None)
+
+
+@pytest.mark.skipif(getattr(latent_preview, "TAEHVPreviewerImpl", None) is None, reason=VIDEO_TAES_MISSING)
+def test_taesd_method_decodes_every_frame_with_the_hosts_video_tae(server, temp_dir, video_tae):
+    with preview_method(LatentPreviewMethod.TAESD):
+        run_video()
+    events = server.events()
+    assert len(events) == OUTER
+    for event in events:
+        clip = event["clip"]
+        # The TAE decodes 4x in time (4T-3 pixel frames) and 8x in space: pixel frames at 16 fps.
+        assert clip["frames"] == 4 * FRAMES - 3 and (clip["width"], clip["height"]) == (64, 64)
+        assert clip["fps"] == 16.0
+        durations = []
+        frames = clip_frames(temp_dir, clip, durations)
+        assert len(frames) == clip["frames"] and durations == [round(1000 / 16)] * clip["frames"]
+        assert all(frame.size == (64, 64) for frame in frames)
+
+
+def test_taesd_method_without_a_video_decoder_uses_latent2rgb(server, temp_dir):
+    with preview_method(LatentPreviewMethod.TAESD):
+        _, images = run_video()
+    clip = server.events()[-1]["clip"]
+    assert clip["frames"] == FRAMES and clip["fps"] == 4.0
+    exact = [host_frame(video_model(), images["samples"][-1:], t) for t in range(FRAMES)]
+    assert all(same_pixels(frame, exact[t]) for t, frame in enumerate(clip_frames(temp_dir, clip)))

@@ -3,6 +3,8 @@ section 8): seeded random weights, no download, a fraction of a second per model
 
 * ``build_tiny_video_model``: a one-block WAN 2.1 text-to-video transformer (5-D latents,
   16 channels, flow); both supported hosts have ``comfy.model_base.WAN21``.
+* ``build_tiny_video_vae``: a VAE for those latents from the host's classes: the TAEHV decoder
+  ComfyUI loads for Wan 2.1 (``lighttaew2_1``, 0.3.76+), else the Wan 2.1 VAE's decoder.
 * ``build_tiny_av_model``: a one-block LTXAV (video with audio), whose LATENT is a
   ``NestedTensor`` of a video and an audio stream that the host samples packed into one flat
   tensor. Only hosts with ``comfy.nested_tensor`` (0.3.76+) have it.
@@ -18,6 +20,7 @@ import comfy.latent_formats
 import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
+import comfy.sd
 import comfy.supported_models_base
 
 from tiny_models import CONTEXT_DIM, TOKENS, seed_weights
@@ -76,6 +79,35 @@ def build_tiny_video_model(seed: int = 0) -> comfy.model_patcher.ModelPatcher:
 
 def empty_video_latent(batch: int = 1, frames: int = 3, side: int = 8) -> dict:
     return {"samples": torch.zeros(batch, VIDEO_CHANNELS, frames, side, side)}
+
+
+def tiny_video_tae_decoder(seed: int = 0) -> dict | None:
+    """A seeded state dict of the TAEHV decoder ComfyUI loads for Wan 2.1 latents (``lighttaew2_1``
+    in ``models/vae_approx``), or None on hosts without that class (before 0.3.76)."""
+    if importlib.util.find_spec("comfy.taesd.taehv") is None:
+        return None
+    import comfy.taesd.taehv
+
+    tae = comfy.taesd.taehv.TAEHV(latent_channels=VIDEO_CHANNELS)
+    seed_weights(tae, seed)
+    return {k: v.contiguous() for k, v in tae.state_dict().items() if k.startswith("decoder.")}
+
+
+def build_tiny_video_vae(seed: int = 0) -> comfy.sd.VAE:
+    """A decode-only VAE for the tiny WAN's latents (4x frames, 8x pixels, as Wan 2.1's VAE). On
+    hosts without TAEHV it is Wan 2.1's own VAE decoder (73 M parameters: about 1.3 GB and 3 s
+    to decode a 2x4x4 latent on one core, so keep its latents small)."""
+    decoder = tiny_video_tae_decoder(seed)
+    if decoder is None:
+        from comfy.ldm.wan.vae import WanVAE
+
+        wan = WanVAE(dim=96, z_dim=VIDEO_CHANNELS, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+                                       attn_scales=[], temperal_downsample=[False, True, True])
+        seed_weights(wan.decoder, seed)
+        seed_weights(wan.conv2, seed)
+        decoder = {k: v for k, v in wan.state_dict().items() if k.startswith(("decoder.", "conv2."))}
+        del wan
+    return comfy.sd.VAE(sd=decoder)
 
 
 def build_tiny_av_model(seed: int = 0) -> comfy.model_patcher.ModelPatcher:

@@ -122,10 +122,13 @@ class ComfyServer:
 
     def __init__(self, comfy_root: Path, workdir: Path, preview_method: str,
                  model_folders: dict[str, Path] | None = None, cache_none: bool = True,
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), custom_nodes: tuple[Path, ...] = (),
+                 python_path: tuple[Path, ...] = ()):
         self.cache_none = cache_none      # False: ComfyUI's default cache
         self.model_folders = dict(model_folders or {})  # e.g. {"vae_approx": folder}
         self.extra_args = tuple(extra_args)  # e.g. ("--user-directory", dir) for a browser session
+        self.custom_nodes = tuple(custom_nodes)  # more custom_nodes folders (e.g. one holding another pack)
+        self.python_path = tuple(python_path)    # that pack's requirements, where ComfyUI's Python lacks them
         self.comfy_root = Path(comfy_root)
         self.workdir = Path(workdir)
         self.preview_method = preview_method
@@ -151,6 +154,7 @@ class ComfyServer:
                              "  custom_nodes: |\n"
                              f"    {link_dir}\n"
                              f"    {TESTING_NODES_DIR}\n"
+                             + "".join(f"    {folder}\n" for folder in self.custom_nodes)
                              + "".join(f"  {kind}: {folder}\n" for kind, folder in self.model_folders.items()))
         return yaml_path
 
@@ -172,6 +176,8 @@ class ComfyServer:
         env = dict(os.environ)
         env["PYTHONDONTWRITEBYTECODE"] = "1"   # keep __pycache__ out of the repository tree
         env.pop("PYTHONPATH", None)            # the server's sys.path is ComfyUI's, never tests/ or the repo
+        if self.python_path:
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self.python_path)
         # The tiny model is fastest on one thread; with more, OpenMP workers spin against the
         # other server and any parallel jobs, and a 0.06 s model call took seconds.
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
@@ -236,6 +242,17 @@ class ComfyServer:
             return status, json.loads(raw) if raw else None
         except json.JSONDecodeError:
             return status, raw.decode("utf-8", "replace")
+
+    def get_bytes(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
+        try:
+            with _LOCAL.open(urllib.request.Request(self.base + path), timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.workdir / "tmp" / "temp"  # main.py puts "temp" under --temp-directory
 
     def get_json(self, path: str, timeout: float = 30) -> Any:
         req = urllib.request.Request(self.base + path)

@@ -18,7 +18,8 @@ from comfy_server import PACK_LINK_NAME, REPO_ROOT
 WORKFLOWS = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # Files a user supplies: not on a test machine, so not in the server's lists.
-USER_FILES = {("CheckpointLoaderSimple", "ckpt_name")}
+USER_FILES = {("CheckpointLoaderSimple", "ckpt_name"), ("UNETLoader", "unet_name"), ("CLIPLoader", "clip_name"),
+              ("VAELoader", "vae_name")}
 # Nodes that live in the frontend only (never sent to the server).
 FRONTEND_ONLY = {"Note", "MarkdownNote"}
 SD15 = "v1-5-pruned-emaonly-fp16.safetensors"  # the file name ComfyUI's own SD 1.5 templates use
@@ -30,6 +31,15 @@ EXPECTED = {
     "Nested Diffusion - inpainting with a mask": {"NestedKSampler", "SetLatentNoiseMask", "LoadImage"},
     "Nested Diffusion - time budget": {"NestedKSampler"},
 }
+# WAN 2.1 text-to-video (ComfyUI's repackaged files), not SD 1.5.
+VIDEO_TEMPLATES = {
+    "Nested Diffusion - save every outer step clip": {"NestedKSampler", "RebatchLatents", "VAEDecode",
+                                                      "SaveAnimatedWEBP", "UNETLoader", "CLIPLoader", "VAELoader"},
+}
+WAN_FILES = {"UNETLoader": ("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models"),
+             "CLIPLoader": ("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders"),
+             "VAELoader": ("wan_2.1_vae.safetensors", "vae")}
+WAN_REPO = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
 
 
 def widget_inputs(info: dict) -> list[tuple[str, object, dict]]:
@@ -55,10 +65,23 @@ def expected_values(info: dict) -> list[tuple[str, object, dict]]:
 
 
 def test_there_are_the_five_templates_each_with_its_nodes():
-    assert {p.stem for p in WORKFLOWS} >= set(EXPECTED)
+    assert {p.stem for p in WORKFLOWS} >= set(EXPECTED) | set(VIDEO_TEMPLATES)
     for path in WORKFLOWS:
         types = {n["type"] for n in json.loads(path.read_text())["nodes"]}
-        assert EXPECTED.get(path.stem, set()) <= types, (path.name, types)
+        assert {**EXPECTED, **VIDEO_TEMPLATES}.get(path.stem, set()) <= types, (path.name, types)
+
+
+@pytest.mark.parametrize("path", [p for p in WORKFLOWS if p.stem in VIDEO_TEMPLATES], ids=lambda p: p.stem)
+def test_video_template_note_and_wan_download_metadata(path: Path):
+    workflow = json.loads(path.read_text())
+    notes = [n for n in workflow["nodes"] if n["type"] == "Note"]
+    assert len(notes) == 1 and "Change:" in notes[0]["widgets_values"][0] and "Watch:" in notes[0]["widgets_values"][0]
+    for n in workflow["nodes"]:
+        if n["type"] in WAN_FILES:
+            name, directory = WAN_FILES[n["type"]]
+            assert n["widgets_values"][0] == name, (n["type"], n["widgets_values"])
+            assert n["properties"]["models"] == [{"name": name, "url": f"{WAN_REPO}/{directory}/{name}?download=true",
+                                                  "directory": directory}]
 
 
 SD15_TEMPLATES = [p for p in WORKFLOWS if p.stem in EXPECTED]

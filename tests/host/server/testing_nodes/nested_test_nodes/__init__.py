@@ -1,18 +1,17 @@
-"""Test-only ComfyUI nodes for the server-level tests: a tiny random-weight MODEL (an SD-style
-UNet, or a one-block WAN 2.1 video transformer) and a CONDITIONING, so real prompts run on CPU
-without downloaded weights.
+"""Test-only ComfyUI nodes for the server-level tests: a tiny random-weight MODEL and a
+CONDITIONING, so real prompts run on CPU without downloaded weights.
 
 ComfyUI imports this folder as a custom-node pack (V1 API). The builders live in
-tests/helpers/tiny_models.py and tests/host/tiny_video_models.py, loaded here by absolute path
-because the server's sys.path is ComfyUI's own, not the tests' (and the repo root must never be
-on it: its ``nodes/`` folder would shadow ComfyUI's ``nodes`` module).
+tests/helpers/tiny_models.py, loaded here by absolute path because the server's sys.path is
+ComfyUI's own, not the tests' (and the repo root must never be on it: its ``nodes/`` folder
+would shadow ComfyUI's ``nodes`` module).
 """
 
 import importlib.util
 import sys
 from pathlib import Path
 
-_TESTS = Path(__file__).resolve().parents[4]
+_TESTS_DIR = Path(__file__).resolve().parents[4]
 _TINY_MODULE = "nested_test_nodes_tiny_models"
 _TINY_VIDEO_MODULE = "nested_test_nodes_tiny_video_models"
 
@@ -26,14 +25,10 @@ def _load(name: str, path: Path):
     return sys.modules[name]
 
 
-tiny_models = _load(_TINY_MODULE, _TESTS / "helpers" / "tiny_models.py")
-
-
-def _tiny_video_models():
-    # tiny_video_models.py imports ``tiny_models`` by its plain name (the tests put
-    # tests/helpers on sys.path); here that name is the module loaded above.
-    sys.modules.setdefault("tiny_models", tiny_models)
-    return _load(_TINY_VIDEO_MODULE, _TESTS / "host" / "tiny_video_models.py")
+tiny_models = _load(_TINY_MODULE, _TESTS_DIR / "helpers" / "tiny_models.py")
+# tiny_video_models imports tiny_models by its plain name, as the in-process tests do.
+sys.modules.setdefault("tiny_models", tiny_models)
+tiny_video_models = _load(_TINY_VIDEO_MODULE, _TESTS_DIR / "host" / "tiny_video_models.py")
 SEED = ("INT", {"default": 0, "min": 0, "max": 2**31 - 1})
 
 
@@ -53,22 +48,6 @@ class NestedTestTinyModel:
         return (tiny_models.build_tiny_model(kind, seed),)
 
 
-class NestedTestTinyVideoModel:
-    """A one-block WAN 2.1 text-to-video model with seeded random weights (16-channel 5-D
-    latents, as EmptyHunyuanLatentVideo makes them; the conditioning above fits it)."""
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"seed": SEED}}
-
-    RETURN_TYPES = ("MODEL",)
-    FUNCTION = "build"
-    CATEGORY = "_for_testing/nested_diffusion"
-
-    def build(self, seed):
-        return (_tiny_video_models().build_tiny_video_model(seed),)
-
-
 class NestedTestConditioning:
     """A CONDITIONING matching the tiny model's context size (random, or zeros)."""
 
@@ -84,13 +63,46 @@ class NestedTestConditioning:
         return (tiny_models.tiny_conditioning(seed, zero),)
 
 
+class NestedTestTinyVideoModel:
+    """A one-block WAN 2.1 text-to-video transformer with seeded random weights (16-channel 5-D
+    latents, as EmptyHunyuanLatentVideo makes them)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seed": SEED}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "build"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def build(self, seed):
+        return (tiny_video_models.build_tiny_video_model(seed),)
+
+
+class NestedTestTinyVideoVAE:
+    """A VAE for the tiny WAN's latents, from ComfyUI's own classes with seeded weights."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seed": SEED}}
+
+    RETURN_TYPES = ("VAE",)
+    FUNCTION = "build"
+    CATEGORY = "_for_testing/nested_diffusion"
+
+    def build(self, seed):
+        return (tiny_video_models.build_tiny_video_vae(seed),)
+
+
 NODE_CLASS_MAPPINGS = {
     "NestedTestTinyModel": NestedTestTinyModel,
-    "NestedTestTinyVideoModel": NestedTestTinyVideoModel,
     "NestedTestConditioning": NestedTestConditioning,
+    "NestedTestTinyVideoModel": NestedTestTinyVideoModel,
+    "NestedTestTinyVideoVAE": NestedTestTinyVideoVAE,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "NestedTestTinyModel": "Nested test: tiny model",
-    "NestedTestTinyVideoModel": "Nested test: tiny video model",
     "NestedTestConditioning": "Nested test: conditioning",
+    "NestedTestTinyVideoModel": "Nested test: tiny video model",
+    "NestedTestTinyVideoVAE": "Nested test: tiny video VAE",
 }
