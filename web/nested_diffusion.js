@@ -1,12 +1,15 @@
 // The node panel of a nested run: Stop & keep, the status line, the planned cost and a strip of
 // the outer-step images. The images are the per-outer-step previews ComfyUI already sends
 // (b_preview_with_metadata, which names the node), paired with the pack's
-// nested_diffusion.outer_step event. The state lives in run_state.js, the cost in
-// planned_calls.js; this file only wires events to them and to the DOM.
+// nested_diffusion.outer_step event; for a video run each entry is that event's draft clip
+// instead (a looping animated WebP), which the large view plays with a frame counter. The state
+// lives in run_state.js, the cost in planned_calls.js, the clip playback in clip_player.js; this
+// file only wires events to them and to the DOM.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { NestedRuns, canStop, frameLabel, statusText } from "./run_state.js";
-import { costText, plannedCalls } from "./planned_calls.js";
+import { NestedRuns, canStop, costLine, frameLabel, statusText } from "./run_state.js";
+import { plannedCalls } from "./planned_calls.js";
+import { ClipPlayer, clipFactsText, frameCounterText } from "./clip_player.js";
 
 const EVENT = "nested_diffusion.outer_step";
 const STOP_ROUTE = "/nested_diffusion/stop";
@@ -15,6 +18,8 @@ const CUSTOM_SAMPLING_NODES = new Set(["SamplerCustom", "SamplerCustomAdvanced"]
 const NESTED_SAMPLER = "SamplerNestedDiffusion";
 const PANEL = "nested_diffusion_panel";
 const PANEL_HEIGHT = 132;
+const LARGE_SIDE = 512;  // the host's default --preview-size, which bounds a clip's long side
+const VUE_ADOPT_INTERVAL_MS = 500;
 
 const typeOf = (node) => node?.comfyClass ?? node?.type;  // type is set only after nodeCreated
 
@@ -55,6 +60,7 @@ function widgetValue(node, name) {
 
 // ---- cost before running --------------------------------------------------------------------
 
+/** What the node's widgets plan, for run_state's costLine. */
 function nodePlan(node) {
   if (PACK_NODES.has(typeOf(node))) {
     const outer = widgetValue(node, "outer_steps");
@@ -63,21 +69,21 @@ function nodePlan(node) {
       : {};
     const plan = plannedCalls({ outer, inner: widgetValue(node, "inner_steps"),
       sampler: widgetValue(node, "sampler_name"), scheduler: widgetValue(node, "scheduler"), ...range });
-    const runsCount = Math.min(range.end ?? outer, outer) - (range.start ?? 0);
-    return costText(plan, runsCount, widgetValue(node, "inner_steps"), widgetValue(node, "max_seconds"));
+    const outerRuns = Math.min(range.end ?? outer, outer) - (range.start ?? 0);
+    return { plan, outerRuns, inner: widgetValue(node, "inner_steps"), maxSeconds: widgetValue(node, "max_seconds") };
   }
   // SamplerCustom(Advanced): the outer steps are its SIGMAS; countable when BasicScheduler makes them.
   const nested = sourceNode(node, "sampler");
   const sigmas = sourceNode(node, "sigmas");
   const inner = widgetValue(nested, "inner_steps");
-  if (typeOf(sigmas) !== "BasicScheduler") return nested ? `${inner} model calls per outer step` : "";
+  if (typeOf(sigmas) !== "BasicScheduler") return { text: nested ? `${inner} model calls per outer step` : "" };
   const outer = widgetValue(sigmas, "steps");
   const plan = plannedCalls({ outer, inner, sampler: widgetValue(nested, "inner_sampler"),
     scheduler: widgetValue(sigmas, "scheduler") });
   // The inner schedule is the nested sampler's own; the count is exact when it matches.
   if (plan && (widgetValue(nested, "inner_scheduler") !== widgetValue(sigmas, "scheduler")
       || sourceNode(nested, "inner_sampler_override"))) plan.exact = false;
-  return costText(plan, outer, inner, widgetValue(nested, "max_seconds"));
+  return { plan, outerRuns: outer, inner, maxSeconds: widgetValue(nested, "max_seconds") };
 }
 
 // ---- the panel (a DOM widget: it works with the canvas and the Vue node renderers) ------------
@@ -97,13 +103,17 @@ function panelStyle() {
 .nd-strip { display: flex; gap: 4px; overflow-x: auto; overflow-y: hidden; flex: 1; min-height: 0; }
 .nd-strip figure { margin: 0; flex: none; width: 64px; cursor: zoom-in; text-align: center; }
 .nd-strip img { width: 64px; height: 64px; object-fit: contain; background: #222; display: block; }
+.nd-strip figure.nd-clip img { outline: 1px solid #5a7; outline-offset: -1px; }
 .nd-strip figcaption { font-size: 10px; white-space: nowrap; overflow: hidden; }
 .nd-large { position: fixed; inset: 0; width: 100vw; height: 100vh; max-width: none; max-height: none;
   margin: 0; border: 0; padding: 0; background: rgba(0,0,0,0.8); color: #eee; font: 13px sans-serif;
   cursor: zoom-out; }
 .nd-large:popover-open { display: flex; flex-direction: column; align-items: center;
   justify-content: center; gap: 8px; }
-.nd-large img { max-width: 90vw; max-height: 85vh; image-rendering: auto; }`;
+.nd-large img { max-width: 90vw; max-height: 85vh; image-rendering: auto; }
+.nd-large canvas { max-width: 90vw; max-height: 85vh; object-fit: contain; background: #222;
+  image-rendering: pixelated; }
+.nd-counter { font-variant-numeric: tabular-nums; color: #9cf; }`;
   return style;
 }
 
@@ -119,22 +129,80 @@ function showLarge(root, frame) {
   // adding to the shared document, and Escape or a click closes it.
   const overlay = element("div", "nd-large");
   overlay.popover = "auto";
-  const img = element("img");
-  img.src = frame.url;
   const caption = `outer step ${frame.step}/${frame.total} · ${frame.nfe} model calls · σ ${Number(frame.sigma).toFixed(3)}`;
-  overlay.append(img, element("div", null, caption));
+  const player = frame.clip ? showClip(overlay, frame.clip) : null;
+  if (!frame.clip) {
+    const img = element("img");
+    img.src = frame.url;
+    overlay.append(img);
+  }
+  overlay.append(element("div", null, caption));
   overlay.tabIndex = -1;  // focused while open, so its own key listener hears Escape
   overlay.addEventListener("click", () => overlay.hidePopover());
   overlay.addEventListener("keydown", (e) => { if (e.key === "Escape") overlay.hidePopover(); });
-  overlay.addEventListener("toggle", (e) => { if (e.newState === "closed") overlay.remove(); });
+  overlay.addEventListener("toggle", (e) => {
+    if (e.newState !== "closed") return;
+    player?.stop();
+    overlay.remove();
+  });
   root.append(overlay);
   overlay.showPopover();
   overlay.focus();
 }
 
+/** The large view of a clip: a canvas played frame by frame with a counter; where the browser
+ *  has no ImageDecoder (or the clip does not decode) the looping <img> and its frame count. */
+function showClip(overlay, clip) {
+  const canvas = element("canvas");
+  // Small draft clips (latent2rgb is at latent size) are shown enlarged by a whole factor, about
+  // as large as a still's large view, with crisp pixels.
+  const fit = (w, h) => {
+    [canvas.width, canvas.height] = [w, h];
+    canvas.style.width = `${w * Math.max(1, Math.floor(LARGE_SIDE / Math.max(w, h)))}px`;
+  };
+  fit(clip.width || LARGE_SIDE, clip.height || LARGE_SIDE);
+  const counter = element("div", "nd-counter", clipFactsText(clip.frames, clip.fps));
+  overlay.append(canvas, counter);
+  const context = canvas.getContext("2d");
+  const player = new ClipPlayer({
+    url: clip.url,
+    fps: clip.fps,
+    Decoder: globalThis.ImageDecoder,
+    fetchBytes: async (url) => {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${response.status} for the clip`);
+      return response.arrayBuffer();
+    },
+    draw: (image) => {
+      const w = image.displayWidth ?? image.width;
+      const h = image.displayHeight ?? image.height;
+      if (canvas.width !== w || canvas.height !== h) fit(w, h);
+      context.drawImage(image, 0, 0);
+    },
+    onFrame: (index, count) => {
+      counter.textContent = `${frameCounterText(index, count)}${clip.fps ? ` · ${Number(clip.fps.toFixed(2))} fps` : ""}`;
+    },
+    onError: () => fallBack(),
+    schedule: (fn, ms) => setTimeout(fn, ms),
+    cancel: (handle) => clearTimeout(handle),
+  });
+  function fallBack() {
+    if (!canvas.isConnected) return;
+    const img = element("img");
+    img.src = clip.url;
+    img.style.width = canvas.style.width;
+    img.style.imageRendering = "pixelated";
+    canvas.replaceWith(img);
+    counter.textContent = clipFactsText(clip.frames, clip.fps);
+  }
+  player.start().then((playing) => { if (!playing) fallBack(); });
+  return player;
+}
+
 function ensurePanel(node) {
   if (node.nestedDiffusionPanel) return node.nestedDiffusionPanel;
   const root = element("div", "nd-panel");
+  root.nestedDiffusionNode = node;
   const button = element("button", null, "Stop & keep");
   button.title = "End this nested run now and keep its last finished outer-step image";
   const status = element("span", "nd-status");
@@ -183,6 +251,35 @@ function refreshAllCosts() {
   for (const node of app.graph?._nodes ?? []) if (node.nestedDiffusionPanel) refreshCost(node);
 }
 
+/** Frontend 1.27.10's Vue node renderer (experimental there) draws only the widget types it
+ *  knows and never mounts a DOM widget's element; there the panel is put under the node's own
+ *  widgets. Later frontends mount it themselves (the panel is then connected and left alone). */
+function adoptIntoVueNode(node) {
+  const panel = node.nestedDiffusionPanel;
+  if (!panel) return;
+  const adopted = panel.root.parentElement?.classList.contains("lg-node-widgets");
+  // Back in a frontend's own widget container (the canvas renderer): it sizes the panel.
+  if (panel.root.isConnected && !adopted) panel.root.style.removeProperty("height");
+  if (panel.root.isConnected || globalThis.LiteGraph?.vueNodesMode !== true) return;
+  const id = CSS.escape(String(node.id));
+  const widgets = document.querySelector(`.lg-node[data-node-id="${id}"] .lg-node-widgets`);
+  if (!widgets) return;  // not drawn now (collapsed, or out of view)
+  panel.root.style.height = `${PANEL_HEIGHT}px`;
+  widgets.append(panel.root);
+}
+
+function adoptPanels() {
+  const shown = app.canvas?.graph ?? app.graph;  // a subgraph while one is open
+  // That renderer keeps a node's element when another graph with a node of the same id is
+  // shown: a panel adopted there for the old node goes.
+  for (const stale of document.querySelectorAll(".lg-node-widgets > .nd-panel")) {
+    const owner = stale.nestedDiffusionNode;
+    const host = stale.closest(".lg-node[data-node-id]")?.getAttribute("data-node-id");
+    if (!owner || shown?.getNodeById(owner.id) !== owner || host !== String(owner.id)) stale.remove();
+  }
+  for (const node of shown?._nodes ?? []) adoptIntoVueNode(node);
+}
+
 /** Grows the node to hold the panel (a workflow saved without it stores a smaller size). */
 function fitNode(node) {
   const size = node.computeSize?.();
@@ -191,7 +288,10 @@ function fitNode(node) {
 
 function refreshCost(node) {
   const panel = node.nestedDiffusionPanel;
-  if (panel) panel.cost.textContent = nodePlan(node);
+  if (!panel) return;
+  const run = node.nestedDiffusionKey != null ? runs.run(node.nestedDiffusionKey) : null;
+  // Read from the widgets each time: they may have been set without their callbacks.
+  panel.cost.textContent = costLine(nodePlan(node), run);
 }
 
 /** Brings the panel up to date with the node's run: appends new thumbnails only. */
@@ -209,7 +309,20 @@ function render(node) {
     const frame = frames[panel.shown];
     const figure = element("figure");
     figure.title = `outer step ${frame.step}/${frame.total} · ${frame.nfe} model calls`;
-    if (frame.url) {
+    if (frame.clip) {
+      // The clip loops by itself in an <img>; if it cannot be loaded, the step's still preview.
+      const img = element("img");
+      figure.classList.add("nd-clip");
+      figure.title += frame.clip.frames ? ` · ${frame.clip.frames}-frame clip` : " · clip";
+      img.alt = `outer step ${frame.step} clip`;
+      img.addEventListener("error", () => {
+        figure.classList.remove("nd-clip");
+        if (frame.url && img.src !== frame.url) img.src = frame.url;
+      }, { once: true });
+      img.src = frame.clip.url;
+      figure.append(img);
+      figure.addEventListener("click", () => showLarge(panel.root, frame));
+    } else if (frame.url) {
       const img = element("img");
       img.src = frame.url;
       img.alt = `outer step ${frame.step}`;
@@ -221,6 +334,7 @@ function render(node) {
     panel.strip.scrollLeft = panel.strip.scrollWidth;
   }
   panel.status.textContent = statusText(run);
+  refreshCost(node);
   panel.button.disabled = !canStop(run);
   app.graph?.setDirtyCanvas(true, false);
 }
@@ -313,6 +427,8 @@ app.registerExtension({
     refreshCost(node);
   },
   async setup() {
+    // Vue nodes come and go (the renderer setting, a workflow load) without a hook to hear.
+    setInterval(adoptPanels, VUE_ADOPT_INTERVAL_MS);
     api.addEventListener("execution_start", ({ detail }) => { currentPrompt = detail?.prompt_id ?? null; });
     api.addEventListener("executing", ({ detail }) => onExecuting(detail));
     api.addEventListener("execution_success", ({ detail }) => onPromptEnd(detail, false));
@@ -326,13 +442,13 @@ app.registerExtension({
       runs.preview(key, detail.promptId ?? detail.jobId, detail.blob, mayRunNested);
     });
     api.addEventListener("progress", ({ detail }) => {
-      if (runs.samplerProgress(detail?.node, detail?.prompt_id)) update(String(detail.node));
+      if (runs.samplerProgress(detail?.node, detail?.prompt_id, detail?.max)) update(String(detail.node));
     });
     api.addEventListener(EVENT, ({ detail }) => {
       if (detail?.node == null) return;
       const node = nodeByExecutionId(detail.node);
       if (!node) return;  // not in this graph (deleted mid-run): keep no images for it
-      runs.outerStep(detail);
+      runs.outerStep(detail, (path) => api.apiURL(path));
       update(String(detail.node));
     });
   },

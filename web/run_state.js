@@ -1,7 +1,9 @@
 // What each nested node shows about its current (or last) run: the outer-step images in order,
 // the status line and whether Stop & keep can be used. Pure: fed with the websocket events'
 // details by nested_diffusion.js; object URLs are made and revoked through the two functions
-// given to the constructor, so every URL's life is visible to the tests.
+// given to the constructor, so every URL's life is visible to the tests. A video run's outer
+// step also names its draft clip (an animated WebP in ComfyUI's temp folder, served by /view).
+import { costText } from "./planned_calls.js";
 
 export const PHASE = Object.freeze({
   RUNNING: "running",
@@ -48,16 +50,20 @@ export class NestedRuns {
     this.pending.set(String(nodeId), blob);
   }
 
-  /** A progress update of the node: its sampler runs. True when that is news. */
-  samplerProgress(nodeId, promptId) {
+  /** A progress update of the node: its sampler runs. True when that is news. The first one
+   *  is the nested run's per-call bar, whose `max` is the run's planned model calls (the host's
+   *  own bar, counting outer steps, first updates at the end of the first outer step). */
+  samplerProgress(nodeId, promptId, max = null) {
     const run = this.run(nodeId);
     if (!run || run.promptId !== promptId || run.started || !ACTIVE.has(run.phase)) return false;
     run.started = true;
+    if (run.planned == null && Number.isInteger(max) && max > 0) run.planned = max;
     return true;
   }
 
-  /** A nested_diffusion.outer_step event; returns the new frame. */
-  outerStep(detail) {
+  /** A nested_diffusion.outer_step event; returns the new frame. `clipUrl` turns the event's
+   *  clip path into the address the page loads (the host's /api prefix). */
+  outerStep(detail, clipUrl = (path) => path) {
     const key = String(detail.node);
     const blob = this.pending.get(key);
     this.pending.delete(key);
@@ -74,6 +80,7 @@ export class NestedRuns {
       sigma: detail.sigma,
       elapsed: detail.elapsed,
       url: blob ? this.createUrl(blob) : null,
+      clip: clipOf(detail, clipUrl),
     };
     run.frames.push(frame);
     run.started = true;
@@ -144,6 +151,24 @@ export class NestedRuns {
   }
 }
 
+/** The /view path of an event's clip, with a query part that differs per prompt and step: the
+ *  server may reuse a file name for a later run, and a cached clip would show the old one. */
+export function clipPath(clip, promptId, step) {
+  const query = new URLSearchParams({ filename: clip.filename, subfolder: clip.subfolder ?? "",
+    type: clip.type ?? "temp", nd: `${promptId}.${step}` });
+  return `/view?${query}`;
+}
+
+/** The frame's clip, or null for an image run (or a clip field this version cannot show). */
+function clipOf(detail, clipUrl) {
+  const clip = detail.clip;
+  if (!clip || typeof clip.filename !== "string" || !clip.filename) return null;
+  const frames = Number.isInteger(clip.frames) && clip.frames > 0 ? clip.frames : null;
+  const fps = Number.isFinite(clip.fps) && clip.fps > 0 ? clip.fps : null;
+  return { url: clipUrl(clipPath(clip, detail.prompt_id, detail.step)), frames, fps,
+    width: clip.width ?? null, height: clip.height ?? null };
+}
+
 /** Stop & keep can be pressed only while the node's nested sampler runs and no stop is pending. */
 export function canStop(run) {
   return run?.phase === PHASE.RUNNING && run.started;
@@ -155,24 +180,40 @@ export function statusText(run) {
   const last = run.frames.at(-1);
   const k = last?.step ?? 0;
   const n = run.total ?? "?";
+  // A video run names its clip's length right after the step: the line is cut at the panel's
+  // width, and the time at its end is the first to go.
+  const clip = last?.clip?.frames ? ` · ${last.clip.frames}-frame clip` : "";
   switch (run.phase) {
     case PHASE.RUNNING: {
       if (!last) return "starting the first outer step…";
       const calls = run.planned ? `${last.nfe}/${run.planned}` : `${last.nfe}`;
       const time = Number.isFinite(last.elapsed) ? ` · ${last.elapsed.toFixed(1)} s` : "";
-      return `outer step ${k}/${n} · ${calls} model calls${time}`;
+      return `outer step ${k}/${n}${clip} · ${calls} model calls${time}`;
     }
     case PHASE.STOPPING:
-      return `stopping: keeping outer step ${k}/${n}…`;
+      return `stopping: keeping outer step ${k}/${n}…${clip}`;
     case PHASE.STOPPED:
-      return `stopped at ${k}/${n}`;
+      return `stopped at ${k}/${n}${clip}`;
     case PHASE.CANCELLED:
-      return `cancelled at ${k}/${n}`;
+      return `cancelled at ${k}/${n}${clip}`;
     case PHASE.DONE:
-      return `done ${k}/${n}`;
+      return `done ${k}/${n}${clip}`;
     default:
       return "";
   }
+}
+
+/** The planned-cost line. `cost` is what the node's widgets plan ({plan, outerRuns, inner,
+ *  maxSeconds} for costText, or {text} where the widgets give no count). While a run is active
+ *  and plans another number of calls than the widgets say (widgets set without their callbacks
+ *  by a script, another extension or an API-format load; or the widgets changed after queueing),
+ *  the line shows the run's own figure. */
+export function costLine(cost, run) {
+  const widgets = cost.plan ? costText(cost.plan, cost.outerRuns, cost.inner, cost.maxSeconds) : cost.text ?? "";
+  const planned = run && ACTIVE.has(run.phase) ? run.planned : null;
+  if (planned == null || planned === cost.plan?.calls) return widgets;
+  const outer = run.total != null ? `${run.total} outer steps → ` : "";
+  return `planned: ${outer}${planned} model calls (this run)`;
 }
 
 /** The label under one thumbnail, e.g. "3 · 60 calls". */

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NestedRuns, PHASE, canStop, frameLabel, statusText } from "../../web/run_state.js";
+import { NestedRuns, PHASE, canStop, costLine, frameLabel, statusText } from "../../web/run_state.js";
 
 function tracked() {
   const live = new Set();
@@ -206,4 +206,112 @@ test("forgetAll releases every URL", () => {
   assert.equal(live.size, 2);
   runs.forgetAll();
   assert.equal(live.size, 0);
+});
+
+// ---- video runs: the outer step's draft clip ------------------------------------------------
+
+const clip = (extra = {}) => ({ filename: "nd_clip_00002_.webp", subfolder: "nested_diffusion", type: "temp",
+  frames: 17, fps: 16, width: 96, height: 64, ...extra });
+
+test("a video step's frame carries its clip: a /view address that differs per prompt and step", () => {
+  const { runs } = tracked();
+  runs.begin("7", "p1");
+  runs.preview("7", "p1", "still-1");
+  const first = runs.outerStep(step("7", "p1", 1, 2, { clip: clip() }), (path) => `/api${path}`);
+  const url = new URL(first.clip.url, "http://host");
+  assert.equal(url.pathname, "/api/view");
+  assert.equal(url.searchParams.get("filename"), "nd_clip_00002_.webp");
+  assert.equal(url.searchParams.get("subfolder"), "nested_diffusion");
+  assert.equal(url.searchParams.get("type"), "temp");
+  assert.deepEqual({ ...first.clip, url: undefined }, { url: undefined, frames: 17, fps: 16, width: 96, height: 64 });
+  // The still preview is kept as the entry's fallback image.
+  assert.equal(first.url.split("#")[0], "blob:still-1");
+  // The same file name in a later step or prompt is a different address (no stale cached clip).
+  const second = runs.outerStep(step("7", "p1", 2, 2, { clip: clip() }));
+  runs.begin("7", "p2");
+  const again = runs.outerStep(step("7", "p2", 1, 2, { clip: clip() }));
+  const addresses = new Set([first.clip.url, `/api${second.clip.url}`, `/api${again.clip.url}`]);
+  assert.equal(addresses.size, 3);
+});
+
+test("file names with URL characters are encoded, not cut", () => {
+  const { runs } = tracked();
+  runs.begin("7", "p1");
+  const frame = runs.outerStep(step("7", "p1", 1, 1, { clip: clip({ filename: "a&b=c #1.webp", subfolder: "x/y" }) }));
+  const url = new URL(frame.clip.url, "http://host");
+  assert.equal(url.searchParams.get("filename"), "a&b=c #1.webp");
+  assert.equal(url.searchParams.get("subfolder"), "x/y");
+});
+
+test("an image run's frames have no clip, and a malformed clip field is ignored", () => {
+  const { runs } = tracked();
+  runs.begin("7", "p1");
+  assert.equal(runs.outerStep(step("7", "p1", 1, 4)).clip, null);
+  assert.equal(runs.outerStep(step("7", "p1", 2, 4, { clip: null })).clip, null);
+  assert.equal(runs.outerStep(step("7", "p1", 3, 4, { clip: { frames: 3 } })).clip, null);
+  const odd = runs.outerStep(step("7", "p1", 4, 4, { clip: clip({ frames: "many", fps: -1 }) })).clip;
+  assert.equal(odd.frames, null);
+  assert.equal(odd.fps, null);
+});
+
+test("a video run's status says how many frames the clip has; an image run's does not change", () => {
+  const { runs } = tracked();
+  runs.begin("7", "p1");
+  runs.outerStep(step("7", "p1", 1, 3, { planned: 60, elapsed: 1.21, clip: clip() }));
+  assert.equal(statusText(runs.run("7")), "outer step 1/3 · 17-frame clip · 20/60 model calls · 1.2 s");
+  runs.stopRequested("7");
+  assert.equal(statusText(runs.run("7")), "stopping: keeping outer step 1/3… · 17-frame clip");
+  runs.finish("7");
+  assert.equal(statusText(runs.run("7")), "stopped at 1/3 · 17-frame clip");
+  runs.begin("9", "p1");
+  runs.outerStep(step("9", "p1", 3, 3, { planned: 60 }));
+  runs.finish("9");
+  assert.equal(statusText(runs.run("9")), "done 3/3");
+});
+
+// ---- the planned-cost line during a run -----------------------------------------------------
+
+const widgets = (outer, inner, calls, extra = {}) =>
+  ({ plan: { calls, exact: true }, outerRuns: outer, inner, maxSeconds: 0, ...extra });
+
+test("the cost line shows the widgets' plan before a run and while the run agrees with it", () => {
+  const { runs } = tracked();
+  assert.equal(costLine(widgets(5, 20, 100), null), "planned: 5 x 20 → 100 model calls");
+  runs.begin("7", "p1");
+  assert.equal(costLine(widgets(5, 20, 100), runs.run("7")), "planned: 5 x 20 → 100 model calls");
+  runs.samplerProgress("7", "p1", 100);
+  assert.equal(costLine(widgets(5, 20, 100), runs.run("7")), "planned: 5 x 20 → 100 model calls");
+});
+
+test("a run planning other calls than the widgets say shows its own figure from its first progress", () => {
+  const { runs } = tracked();
+  runs.begin("7", "p1");
+  assert.equal(runs.samplerProgress("7", "p1", 720), true);
+  assert.equal(runs.run("7").planned, 720);
+  assert.equal(costLine(widgets(5, 20, 100), runs.run("7")), "planned: 720 model calls (this run)");
+  runs.outerStep(step("7", "p1", 1, 6, { planned: 720 }));
+  assert.equal(costLine(widgets(5, 20, 100), runs.run("7")), "planned: 6 outer steps → 720 model calls (this run)");
+  // After the run the line is the widgets' again (read afresh from them each time).
+  runs.finish("7");
+  assert.equal(costLine(widgets(6, 120, 720), runs.run("7")), "planned: 6 x 120 → 720 model calls");
+});
+
+test("the event's planned figure wins over the first progress; later progress changes nothing", () => {
+  const { runs } = tracked();
+  runs.begin("7", "p1");
+  runs.samplerProgress("7", "p1", 24);
+  runs.samplerProgress("7", "p1", 4);  // the host's outer-step bar, not the plan
+  assert.equal(runs.run("7").planned, 24);
+  runs.outerStep(step("7", "p1", 1, 4, { planned: 26 }));
+  assert.equal(runs.run("7").planned, 26);
+});
+
+test("a cost line without a count (SamplerCustom fed by other sigmas) shows the run's figure while it runs", () => {
+  const { runs } = tracked();
+  const cost = { text: "6 model calls per outer step" };
+  assert.equal(costLine(cost, null), "6 model calls per outer step");
+  runs.begin("9", "p1");
+  runs.samplerProgress("9", "p1", 30);
+  assert.equal(costLine(cost, runs.run("9")), "planned: 30 model calls (this run)");
+  assert.equal(costLine({ text: "" }, null), "");
 });

@@ -160,6 +160,12 @@ class Page:
         path.write_bytes(base64.b64decode(data["data"]))
         return path
 
+    async def screenshot_region(self, x: float, y: float, width: float, height: float) -> bytes:
+        """PNG bytes of a page rectangle as it is drawn now (a fresh frame: animations advance)."""
+        data = await self.send("Page.captureScreenshot", format="png",
+                               clip={"x": x, "y": y, "width": width, "height": height, "scale": 1})
+        return base64.b64decode(data["data"])
+
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()

@@ -36,13 +36,20 @@ def node(class_type, **inputs):
     return {"class_type": class_type, "inputs": inputs}
 
 
-def graph(outer: int, inner: int, size: int = 256) -> dict:
-    """API-format prompt: tiny model -> NestedKSampler -> SaveLatent."""
+def graph(outer: int, inner: int, size: int = 256, video_length: int | None = None) -> dict:
+    """API-format prompt: tiny model -> NestedKSampler -> SaveLatent; with ``video_length``
+    (pixel frames) the tiny WAN 2.1 video model on an empty video latent of that length."""
+    if video_length is None:
+        model = node("NestedTestTinyModel", kind="eps", seed=0)
+        latent = node("EmptyLatentImage", width=size, height=size, batch_size=1)
+    else:
+        model = node("NestedTestTinyVideoModel", seed=0)
+        latent = node("EmptyHunyuanLatentVideo", width=size, height=size, length=video_length, batch_size=1)
     return {
-        "1": node("NestedTestTinyModel", kind="eps", seed=0),
+        "1": model,
         "2": node("NestedTestConditioning", seed=1, zero=False),
         "3": node("NestedTestConditioning", seed=0, zero=True),
-        "4": node("EmptyLatentImage", width=size, height=size, batch_size=1),
+        "4": latent,
         str(SAMPLER_ID): node("NestedKSampler", model=["1", 0], seed=7, outer_steps=outer, inner_steps=inner,
                               cfg=3.0, sampler_name="euler", scheduler="simple", positive=["2", 0],
                               negative=["3", 0], latent_image=["4", 0], denoise=1.0),
@@ -78,11 +85,17 @@ RECORDER = """(async () => {
   api.addEventListener('progress', ({ detail }) => __nd.progress.push(
     { t: performance.now(), node: String(detail.node), value: detail.value, max: detail.max }));
   api.addEventListener('nested_diffusion.outer_step', ({ detail }) => __nd.steps.push(
-    { t: performance.now(), node: String(detail.node), step: detail.step, planned: detail.planned }));
-  // What the node's own progress bar shows (the frontend sets node.progress from progress_state).
+    { t: performance.now(), node: String(detail.node), step: detail.step, planned: detail.planned,
+      clip: detail.clip ?? null }));
+  // What the node's own progress bar shows (the frontend sets node.progress from progress_state),
+  // and the panel's cost and status lines as the user sees them during the run.
+  window.__ndLines = [];
   setInterval(() => {
-    const p = app.graph.getNodeById(%(id)d)?.progress;
+    const node = app.graph.getNodeById(%(id)d);
+    const p = node?.progress;
     if (p != null) __nd.nodeProgress.push({ t: performance.now(), p });
+    const panel = node?.nestedDiffusionPanel;
+    if (panel) __ndLines.push({ cost: panel.cost.textContent, status: panel.status.textContent });
   }, 25);
   return true;
 })()""" % {"id": SAMPLER_ID}
@@ -130,9 +143,46 @@ class Session:
                 f"const n = app.graph.getNodeById({center}); app.canvas.centerOnNode?.(n); "
                 "app.graph.setDirtyCanvas(true, true); return true; })()")
 
-    def queue(self) -> None:
+    def queue(self, then: str = "") -> None:
+        """Queues the graph as the Run button does; ``then``: a statement run right after the
+        prompt was sent (the queued prompt no longer changes)."""
         self.js("(async () => { __nd.progress.length = 0; __nd.steps.length = 0; __nd.nodeProgress.length = 0;"
-                " await app.queuePrompt(0); return true; })()")
+                f" __ndLines.length = 0; __nd.prompt = null; await app.queuePrompt(0); {then}; return true; }})()")
+
+    def run_to_end(self, what: str) -> dict:
+        """Waits for the queued prompt to end and returns the panel's state then."""
+        self.wait("__nd.prompt != null && __nd.ended === __nd.prompt", what)
+        return self.panel()
+
+    def bring_into_view(self, node_id: int = SAMPLER_ID) -> None:
+        """Pans the canvas so that the node's panel is on screen (in both renderers the nodes
+        follow the canvas's offset)."""
+        self.js(f"""(() => {{
+          const r = app.graph.getNodeById({node_id}).nestedDiffusionPanel.root.getBoundingClientRect();
+          const ds = app.canvas.ds;
+          const dy = r.bottom + 40 > innerHeight ? (innerHeight - 40 - r.bottom) : r.top < 80 ? 80 - r.top : 0;
+          ds.offset[1] += dy / ds.scale;
+          app.canvas.setDirty(true, true);
+          return true; }})()""")
+        self.run(asyncio.sleep(0.5))  # the next frame draws the nodes at the new offset
+
+    def close_dialogs(self) -> None:
+        """Closes open dialogs (a template browser left by an earlier test) as a user does."""
+        for _ in range(3):
+            if not self.js("[...document.querySelectorAll('[role=dialog]')].some((d) => d.getClientRects().length)"):
+                return
+            self.run(self.page.press_escape())
+            self.run(asyncio.sleep(0.5))
+        raise AssertionError("a dialog stays open after Escape")
+
+    def use_renderer(self, renderer: str) -> None:
+        """The canvas (LiteGraph) or the Vue node renderer, as the setting a user toggles."""
+        self.close_dialogs()
+        vue = "true" if renderer == "vue" else "false"
+        self.js(f"(async () => {{ await app.extensionManager.setting.set('Comfy.VueNodes.Enabled', {vue}); "
+                "return true; })()")
+        self.wait(f"app.extensionManager.setting.get('Comfy.VueNodes.Enabled') === {vue}", "the renderer setting",
+                  timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -341,3 +391,159 @@ def test_templates_show_thumbnails_and_titles(session):
     missing = {name: card["src"] for name, card in shown.items() if not card["ok"]}
     assert not missing, f"template thumbnails not shown (placeholder instead): {missing}"
     print(f"templates shown with thumbnails: {names}")
+    session.close_dialogs()
+
+
+RENDERERS = ("canvas", "vue")
+VIDEO_LENGTH = 29  # pixel frames: (29 - 1) // 4 + 1 = 8 latent frames of WAN 2.1
+VIDEO_SIDE = 128   # 16 x 16 latents
+
+# Each filmstrip entry: is it a clip, what it loads, where it is on the page.
+STRIP_OF = """(() => {
+  const panel = app.graph.getNodeById(%(id)d)?.nestedDiffusionPanel;
+  return panel ? [...panel.strip.querySelectorAll('figure')].map((f) => {
+    const img = f.querySelector('img'); const r = img.getBoundingClientRect();
+    return { clip: f.classList.contains('nd-clip'), src: img.src, loaded: img.complete && img.naturalWidth > 0,
+             w: img.naturalWidth, h: img.naturalHeight, box: { x: r.x, y: r.y, width: r.width, height: r.height } };
+  }) : null;
+})()"""
+# The large view now: its frame counter and a checksum of its canvas's pixels.
+LARGE_VIEW = """(() => {
+  const view = document.querySelector('.nd-large'); if (!view) return null;
+  const canvas = view.querySelector('canvas'); const counter = view.querySelector('.nd-counter');
+  let sum = null;
+  if (canvas && canvas.width > 0) {
+    const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    sum = 0; for (let i = 0; i < d.length; i += 4) sum = (sum * 31 + d[i] + 3 * d[i + 1] + 7 * d[i + 2]) >>> 0;
+  }
+  const img = view.querySelector('img');
+  return { canvas: !!canvas, img: img ? { src: img.src, w: img.naturalWidth } : null,
+           counter: counter?.textContent ?? null, sum, text: view.textContent };
+})()"""
+
+
+def distinct_looks(session: Session, box: dict, samples: int = 12, interval_s: float = 0.15) -> int:
+    """How many different pictures a page rectangle shows over ``samples`` screenshots."""
+    seen = set()
+    for _ in range(samples):
+        seen.add(session.run(session.page.screenshot_region(box["x"], box["y"], box["width"], box["height"])))
+        session.run(asyncio.sleep(interval_s))
+    return len(seen)
+
+
+def open_large(session: Session, box: dict) -> dict:
+    session.run(session.page.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2))
+    return session.wait(f"(() => {{ const v = {LARGE_VIEW}; "
+                        "return v && (v.counter?.startsWith('frame') || v.img?.w > 0) ? v : null; })()",
+                        "the clip's large view", timeout=20)
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_a_video_run_shows_a_playing_clip_per_outer_step(session, renderer):
+    outer, inner = 3, 2
+    session.use_renderer(renderer)
+    session.load(graph(outer, inner, size=VIDEO_SIDE, video_length=VIDEO_LENGTH))
+    session.wait("(() => { const s = %s; return s?.cost && s.visible ? s : null; })()" % PANEL_STATE,
+                 f"the panel in the {renderer} renderer")
+    session.bring_into_view()
+    session.queue()
+    # What a user sees while it runs (the run may also end before this look).
+    session.wait(f"(() => {{ const s = {PANEL_STATE}; return s?.status.startsWith('outer step') "
+                 "|| __nd.ended === __nd.prompt; })()", "the first outer step")
+    session.shot(f"09_video_running_{renderer}")
+    done = session.run_to_end("the video run to finish")
+    steps = [s for s in session.js("__nd.steps") if s["node"] == str(SAMPLER_ID)]
+    clips = [s["clip"] for s in steps]
+    assert len(steps) == outer and all(clips), f"every outer step of a video run names its clip: {clips}"
+    frames = clips[-1]["frames"]
+    assert frames == (VIDEO_LENGTH - 1) // 4 + 1, clips[-1]
+    assert done["status"] == f"done {outer}/{outer} \u00b7 {frames}-frame clip"
+    assert done["labels"] == [f"{k} \u00b7 {k * inner} calls" for k in range(1, outer + 1)]
+    running = [line["status"] for line in session.js("__ndLines") if line["status"].startswith("outer step")]
+    assert running and all(f"{frames}-frame clip" in status for status in running), running[:3]
+    session.bring_into_view()
+    # One panel on screen (a renderer switch or a reloaded graph leaves no second one).
+    panels = session.js("[...document.querySelectorAll('.nd-panel')].filter((e) => e.getClientRects().length).length")
+    assert panels == 1, f"{panels} panels shown for one nested node ({renderer})"
+    strip = session.wait(f"(() => {{ const s = {STRIP_OF % {'id': SAMPLER_ID}}; "
+                         "return s && s.every((f) => f.loaded) ? s : null; })()", "the clips to load", timeout=30)
+    for entry, clip in zip(strip, clips):
+        assert entry["clip"] and "/view?" in entry["src"] and f"filename={clip['filename']}" in entry["src"], entry
+        assert (entry["w"], entry["h"]) == (clip["width"], clip["height"]), (entry, clip)
+    # The entries play: the same thumbnail looks different from moment to moment.
+    looks = [distinct_looks(session, entry["box"]) for entry in (strip[0], strip[-1])]
+    session.shot(f"09_video_strip_{renderer}")
+    print(f"{renderer}: status {done['status']!r}, clip {clips[-1]}, distinct pictures of the first and last "
+          f"thumbnails in 12 screenshots: {looks}")
+    assert all(n >= 2 for n in looks), f"a clip thumbnail does not animate: {looks}"
+
+    # The large view plays the last outer step's clip frame by frame, with its counter.
+    has_decoder = session.js("typeof ImageDecoder === 'function'")
+    large = open_large(session, strip[-1]["box"])
+    if has_decoder:
+        seen = []
+        for _ in range(12):
+            seen.append(session.js(LARGE_VIEW))
+            session.run(asyncio.sleep(0.12))
+        session.shot(f"10_video_large_{renderer}")
+        counters = {v["counter"].split(" \u00b7 ")[0] for v in seen}
+        sums = {v["sum"] for v in seen}
+        print(f"{renderer}: large view counters {sorted(counters)}, {len(sums)} distinct canvas pictures")
+        assert all(c.startswith("frame ") and c.endswith(f"/{frames}") for c in counters), counters
+        assert len(counters) >= 2 and len(sums) >= 2, f"the large view does not play: {counters}, {len(sums)}"
+        assert f"outer step {outer}/{outer}" in seen[-1]["text"]
+    else:
+        print(f"{renderer}: no ImageDecoder in this chromium: the large view is the looping image")
+        assert large["img"] and large["img"]["w"] > 0 and f"{frames} frames" in large["text"], large
+    session.run(session.page.press_escape())
+    session.wait("!document.querySelector('.nd-large')", "the large view to close", timeout=10)
+    ours = session.page.problems_mentioning(*PACK_NEEDLES)
+    assert not ours, f"errors or warnings from the pack during the video run ({renderer}): {ours}"
+
+
+def test_the_large_view_without_imagedecoder_shows_the_looping_clip_and_its_frame_count(session):
+    # Browsers without WebCodecs' ImageDecoder (or where it cannot decode the clip) get the
+    # clip as a looping image with its frame count; the strip of the last video test is reused.
+    strip = session.js(STRIP_OF % {"id": SAMPLER_ID})
+    clip = [s for s in session.js("__nd.steps") if s["node"] == str(SAMPLER_ID)][-1]["clip"]
+    session.js("(() => { window.__ndDecoder = window.ImageDecoder; delete window.ImageDecoder; return true; })()")
+    try:
+        large = open_large(session, strip[-1]["box"])
+    finally:
+        session.js("(() => { window.ImageDecoder = window.__ndDecoder; return true; })()")
+    assert not large["canvas"] and large["img"]["w"] > 0, large
+    assert f"{clip['frames']} frames" in large["text"], large["text"]
+    session.run(session.page.press_escape())
+    session.wait("!document.querySelector('.nd-large')", "the large view to close", timeout=10)
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_the_planned_line_shows_the_runs_figure_when_widgets_were_set_by_a_script(session, renderer):
+    # Widgets set without their callbacks (a script, another extension, an API-format load)
+    # leave the line as it was; once the run starts it shows what the run plans. The seed is
+    # fixed (its control after generate would otherwise call a widget callback after queueing).
+    session.use_renderer(renderer)
+    session.load(graph(4, 6))
+    session.wait("(() => { const s = %s; return s?.cost ? s : null; })()" % PANEL_STATE, "the cost line")
+    set_widgets = ("const n = app.graph.getNodeById(%d); for (const [k, v] of Object.entries(%%s)) "
+                   "n.widgets.find((w) => w.name === k).value = v" % SAMPLER_ID)
+    runs = []
+    # First the widgets as queued; then widgets changed again right after queueing (the run
+    # keeps what was queued: 5 x 3).
+    for widgets, then, expected in (
+            ('{"outer_steps": 5, "inner_steps": 3, "control_after_generate": "fixed", "seed": 101}', "",
+             "planned: 5 x 3 \u2192 15 model calls"),
+            ('{"seed": 102}', set_widgets % '{"outer_steps": 7, "inner_steps": 7}',
+             "planned: 5 outer steps \u2192 15 model calls (this run)")):
+        session.js("(() => { %s; return true; })()" % (set_widgets % widgets))
+        before = session.panel()["cost"]
+        session.queue(then)
+        assert session.run_to_end("the run to finish")["status"] == "done 5/5"
+        planned = {s["planned"] for s in session.js("__nd.steps") if s["node"] == str(SAMPLER_ID)}
+        running = {line["cost"] for line in session.js("__ndLines") if line["status"].startswith("outer step")}
+        runs.append((before, sorted(running)))
+        assert planned == {15}, planned
+        assert running == {expected}, f"while running: {running}, expected {expected!r}"
+    session.shot(f"11_planned_line_{renderer}")
+    print(f"{renderer}: (line before queueing, lines while running) per run: {runs}; "
+          f"after: {session.panel()['cost']!r}")
