@@ -55,7 +55,7 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
                             fresh_cache_per_inner_run=True):
     """The KSAMPLER sampler function; ``inner`` is the resolved inner SAMPLER.
     ``fresh_cache_per_inner_run=False`` (no node sets it; bench/cache_effect.py measures it)
-    lets EasyCache/LazyCache carry their state from one inner run into the next."""
+    lets EasyCache/LazyCache carry their state into inner runs that start above its last level."""
     patcher = model.inner_model.model_patcher
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")

@@ -19,8 +19,11 @@ and walks forward as sigma falls, while a nested run climbs back up at every inn
 * hook keyframe groups only ever advance; at each inner run they restart and are walked down
   the path to its start, with their own ``prepare_current_keyframe``, so they stand where a
   plain run along the path would; weights patched for a strength that changed are dropped.
-* EasyCache / LazyCache hold the previous call's input and output; each inner run gets a fresh
-  holder, as ComfyUI gives each sampling call one (bench/cache_effect.py measures both ways).
+* EasyCache / LazyCache hold the previous call's input and output, and ComfyUI gives them a
+  fresh holder per sampling call; an inner run that starts ABOVE the level of the last model
+  call gets a fresh one too (APG's momentum follows the same rule on its own), so no reuse
+  decision compares a state with the end of the previous inner run; with one inner step the
+  level never rises and the state runs on, as in a plain run (bench/cache_effect.py measures it).
 
 Only public objects are used: the model options each inner run is called with, the hook objects
 in the guider's conds and their ``reset`` / ``prepare_current_keyframe``, the patcher's
@@ -44,19 +47,15 @@ def path_sigmas(outer_sigmas: torch.Tensor, i: int, schedule: torch.Tensor) -> t
     return torch.cat([outer_sigmas[:i].to(schedule), schedule])
 
 
-def inner_run_options(model_options: dict, path: torch.Tensor, model_sampling, fresh_cache: bool = True) -> dict:
-    """A copy of the sampling call's model options for one inner run (the caller's stay as
-    they are): ``path`` as its ``sample_sigmas`` and, when ``fresh_cache``, a fresh cache holder."""
+def inner_run_options(model_options: dict, path: torch.Tensor) -> dict:
+    """A copy of the sampling call's model options for one inner run, with ``path`` as its
+    ``sample_sigmas``; the caller's stay as they are."""
     options = comfy.model_patcher.create_model_options_clone(model_options)
-    transformer_options = options.setdefault("transformer_options", {})
-    transformer_options["sample_sigmas"] = path
-    holder = transformer_options.get(CACHE_KEY)
-    if fresh_cache and _is_cache_holder(holder):
-        transformer_options[CACHE_KEY] = holder.clone().prepare_timesteps(model_sampling)
+    options.setdefault("transformer_options", {})["sample_sigmas"] = path
     return options
 
 
-def _is_cache_holder(holder: Any) -> bool:
+def is_cache_holder(holder: Any) -> bool:
     return callable(getattr(holder, "clone", None)) and callable(getattr(holder, "prepare_timesteps", None))
 
 
@@ -100,6 +99,7 @@ class InnerRunSetup:
         self._model_sampling = model_sampling
         self._outer = outer_sigmas
         self._fresh_cache = fresh_cache
+        self._cache = None
         self.last_sigma: float | None = None
 
     def watch(self, model: Callable[..., torch.Tensor]) -> "_LevelWatch":
@@ -107,11 +107,23 @@ class InnerRunSetup:
 
     def __call__(self, extra_args: dict, schedule: torch.Tensor, i: int) -> dict:
         path = path_sigmas(self._outer, i, schedule)
-        options = inner_run_options(extra_args.get("model_options", {}), path, self._model_sampling, self._fresh_cache)
+        options = inner_run_options(extra_args.get("model_options", {}), path)
         extra_args["model_options"] = options
+        self._set_cache(options["transformer_options"], rises=self.last_sigma is not None
+                        and float(schedule[0]) > self.last_sigma)
         if i > 0 and self._patcher is not None:
             self._restart_keyframes(path, i + 1, options)
         return extra_args
+
+    def _set_cache(self, transformer_options: dict, rises: bool) -> None:
+        holder = transformer_options.get(CACHE_KEY)
+        if not (self._fresh_cache and is_cache_holder(holder)):
+            return
+        if self._cache is None:  # the first inner run: the holder ComfyUI made for this sampling call
+            self._cache = holder
+        elif rises:
+            self._cache = self._cache.clone().prepare_timesteps(self._model_sampling)
+        transformer_options[CACHE_KEY] = self._cache
 
     def _restart_keyframes(self, path: torch.Tensor, levels: int, model_options: dict) -> None:
         groups = keyframe_groups(self._guider)

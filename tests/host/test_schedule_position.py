@@ -327,8 +327,10 @@ def test_every_inner_run_gets_a_fresh_cache_state(name):
 
     def run(fresh):
         calls.clear()
-        sampler = nested_sampler.nested_sampler_object("euler", 4, "normal", 0.0, fresh_cache_per_inner_run=fresh)
-        sigmas = custom.BasicScheduler().get_sigmas(model, "normal", 3, 1.0)[0]
+        # "simple" ends its outer schedule above the inner runs' last level: every inner run
+        # starts above the level of the call before it.
+        sampler = nested_sampler.nested_sampler_object("euler", 4, "simple", 0.0, fresh_cache_per_inner_run=fresh)
+        sigmas = custom.BasicScheduler().get_sigmas(model, "simple", 3, 1.0)[0]
         out = custom_advanced(model, *conds(), sampler, sigmas)
         return out, inner_runs(calls)
 
@@ -343,3 +345,17 @@ def test_every_inner_run_gets_a_fresh_cache_state(name):
     assert all(len(r) >= min(2, n) for r, n in zip(runs, planned)) and sum(map(len, runs)) < sum(planned)
     _, shared_runs = run(fresh=False)
     assert len({id(c["holder"]) for r in shared_runs for c in r}) == 1
+
+
+@pytest.mark.parametrize("name", ["EasyCache", "LazyCache"])
+def test_a_cache_with_one_inner_step_runs_on_as_in_plain_euler(name):
+    # With one inner step the noise level never rises between calls, so the state runs on from
+    # one inner run into the next: what the cache skips, and the result, are plain euler's.
+    model = cache_node(name)(tiny("eps"), 3.0)
+    positive, negative = conds()
+    nested_calls, plain_calls = [], []
+    nested = nested_custom(recorded(model, lambda call: nested_calls.append(sigma_of(call))), positive, negative,
+                           outer=8, inner=1)
+    plain = plain_euler(recorded(model, lambda call: plain_calls.append(sigma_of(call))), positive, negative, steps=8)
+    assert nested_calls == plain_calls
+    assert (nested - plain).abs().max() <= 1e-5 * plain.abs().max(), float((nested - plain).abs().max())
