@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 
 import comfy.model_management
-import comfy.model_patcher
 import comfy.model_sampling
 import comfy.samplers
 
@@ -22,6 +21,7 @@ from .host_access import executing_context
 from .host_latents import packed_shapes
 from .outer_step_reporter import OuterStepReporter
 from .progress import CallProgress, planned_step_calls
+from .schedule_position import InnerRunSetup
 from .stop_requests import STOPS
 from .time_budget import TimeBudget
 
@@ -49,19 +49,13 @@ def check_latent_channels(x: torch.Tensor, latent_format) -> None:
                          "latents; encode the image with this model's VAE or use an empty latent")
 
 
-def _with_inner_sigmas(extra_args: dict, schedule: torch.Tensor, _i: int) -> dict:
-    # Context windows, hooks and some models look up the current sigma in sample_sigmas, so
-    # each inner run must see its own schedule, in a copy of the caller's model_options.
-    options = comfy.model_patcher.create_model_options_clone(extra_args.get("model_options", {}))
-    options.setdefault("transformer_options", {})["sample_sigmas"] = schedule
-    extra_args["model_options"] = options
-    return extra_args
-
-
 @torch.no_grad()
 def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, *,
-                            inner, inner_steps, inner_scheduler, eta, leftover_noise, max_seconds):
-    """The KSAMPLER sampler function; ``inner`` is the resolved inner SAMPLER."""
+                            inner, inner_steps, inner_scheduler, eta, leftover_noise, max_seconds,
+                            fresh_cache_per_inner_run=True):
+    """The KSAMPLER sampler function; ``inner`` is the resolved inner SAMPLER.
+    ``fresh_cache_per_inner_run=False`` (no node sets it; bench/cache_effect.py measures it)
+    lets EasyCache/LazyCache carry their state into inner runs that start above its last level."""
     patcher = model.inner_model.model_patcher
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")
@@ -83,10 +77,12 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     # outer step at the latest; with leftover noise it hands on its state at its end level.
     should_stop = lambda: STOPS.should_stop(prompt_id) or budget.exhausted  # noqa: E731
     stopped_at: list[int] = []
+    # Each inner run is, for the host, a run along its path down the schedule (schedule_position.py).
+    inner_setup = InnerRunSetup(model, model_sampling, sigmas, fresh_cache_per_inner_run)
     STOPS.begin(prompt_id)
     try:
         return sample_nested(
-            progress.wrap(model), x, sigmas, extra_args, on_outer_step, disable,
+            inner_setup.watch(progress.wrap(model)), x, sigmas, extra_args, on_outer_step, disable,
             inner_sampler=inner.sampler_function,
             inner_options=inner.extra_options,
             inner_sigmas=schedule_of,
@@ -94,7 +90,7 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
             path=path_of(model_sampling),
             should_stop=should_stop,
             before_model_call=comfy.model_management.throw_exception_if_processing_interrupted,
-            inner_extra_args=_with_inner_sigmas,
+            inner_extra_args=inner_setup,
             leftover_noise=leftover_noise,
             on_stop=stopped_at.append,
         )
@@ -105,10 +101,10 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
 
 def nested_sampler_object(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
                           inner_override=None, leftover_noise: bool = False,
-                          max_seconds: float = 0.0) -> comfy.samplers.KSAMPLER:
+                          max_seconds: float = 0.0, fresh_cache_per_inner_run: bool = True) -> comfy.samplers.KSAMPLER:
     """The nested sampler as a SAMPLER for sample_custom / SamplerCustom(Advanced): pure
     configuration. The nodes check their inputs before calling this."""
     options = {"inner": resolve_inner(inner_sampler, inner_override), "inner_steps": int(inner_steps),
                "inner_scheduler": inner_scheduler, "eta": float(eta), "leftover_noise": leftover_noise,
-               "max_seconds": float(max_seconds)}
+               "max_seconds": float(max_seconds), "fresh_cache_per_inner_run": bool(fresh_cache_per_inner_run)}
     return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options=options)

@@ -196,7 +196,9 @@ def test_each_inner_run_sees_its_own_sample_sigmas():
     schedules = [s for _, s in seen]
     assert len(seen) == 6
     assert schedules[0] == schedules[2] and schedules[3] == schedules[5] and schedules[0] != schedules[3]
-    assert all(s[-1] == 0.0 and len(s) == 4 for s in schedules)
+    # The second run's is its path: the outer level above it, then its own 3 steps (schedule_position.py).
+    assert [len(s) for s in schedules] == [4, 4, 4, 5, 5, 5] and all(s[-1] == 0.0 for s in schedules)
+    assert schedules[3][0] == schedules[0][0] and schedules[3][1] == seen[3][0]
 
 
 def test_paper_exact_ends_inner_runs_at_the_models_smallest_level():

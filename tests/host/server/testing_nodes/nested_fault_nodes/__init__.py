@@ -4,8 +4,9 @@
   so that one chosen model call raises an out-of-memory error (ComfyUI's OOM_EXCEPTION), raises
   a plain RuntimeError, returns NaN, or interrupts the prompt the way POST /interrupt does.
   The call is chosen by outer step and call within that outer step's inner run (both 1-based):
-  the inner run of an outer step is recognised by its schedule, which the nested sampler puts
-  in ``transformer_options["sample_sigmas"]`` and which starts at the outer level.
+  the inner run of an outer step is recognised by the ``transformer_options["sample_sigmas"]``
+  the nested sampler gives it: its path (the outer levels above it, then its own schedule),
+  which no other inner run of the sampling call has.
 * ``NestedTestInterrupt`` passes a LATENT through and interrupts the prompt, so the node after
   it (for example the second nested node of a chain) is interrupted before its first call.
 * ``NestedTestPackState`` reports the pack's bookkeeping as UI output (in /history): entries in
@@ -34,23 +35,23 @@ def _executing_node():
 
 
 class FaultAt:
-    """The unet function wrapper: counts outer steps per executing node and calls per outer step."""
+    """The unet function wrapper: counts inner runs (outer steps) per executing node and calls per inner run."""
 
     def __init__(self, fault, outer_step, inner_call):
         self.fault, self.outer_step, self.inner_call = fault, outer_step, inner_call
-        self.levels = {}  # executing node -> outer levels seen, in order
-        self.calls = {}   # (executing node, outer level) -> calls so far
+        self.runs = {}   # executing node -> inner runs (their sample_sigmas) seen, in order
+        self.calls = {}  # (executing node, inner run) -> calls so far
 
     def __call__(self, apply_model, args):
         schedule = args["c"].get("transformer_options", {}).get("sample_sigmas")
-        level = None if schedule is None else float(schedule.flatten()[0])
+        run = None if schedule is None else tuple(schedule.flatten().tolist())
         node = _executing_node()
-        seen = self.levels.setdefault(node, [])
-        if level not in seen:
-            seen.append(level)
-        key = (node, level)
+        seen = self.runs.setdefault(node, [])
+        if run not in seen:
+            seen.append(run)
+        key = (node, run)
         self.calls[key] = self.calls.get(key, 0) + 1
-        outer, call = seen.index(level) + 1, self.calls[key]
+        outer, call = seen.index(run) + 1, self.calls[key]
         if self.fault != "none" and (outer, call) == (self.outer_step, self.inner_call):
             where = f"outer step {outer}, call {call} of its inner run"
             if self.fault == "oom":
