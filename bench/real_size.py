@@ -31,7 +31,8 @@ weight dtype is ComfyUI's own choice (``comfy.model_management.unet_dtype``).
 
 Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI nice -n 10 <comfy python> bench/real_size.py
 Options: --models sd15,sdxl,sd3  --outer 2 --inner 2  --threads 2  --device cpu|cuda
-         --dtype auto|float32|bfloat16|float16  --tiny (tiny configs of the same classes: seconds)
+         --dtype auto|float32|bfloat16|float16  --preview-reps 5  --dit-blocks N (SD3-medium with N of
+         its 24 blocks, same width and latent)  --tiny (tiny configs of the same classes: a smoke run)
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def parse_args(argv=None):
                    help="weight and compute dtype; auto: see the module docstring")
     p.add_argument("--preview-reps", type=int, default=5,
                    help="timed preview repetitions (median; default 5, 1 with --tiny)")
+    p.add_argument("--dit-blocks", type=int, default=None,
+                   help="build only this many of SD3-medium's 24 joint blocks (same width and latent; default all)")
     p.add_argument("--tiny", action="store_true", help="tiny configs of the same classes (a smoke run, seconds)")
     p.add_argument("--out", default=str(BENCH / "real_size.out"), help="also write the table here ('' for none)")
     p.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
@@ -201,7 +204,7 @@ def child_sample(opts, key: str, mode: str) -> dict:
     import comfy.model_management
     import nodes as comfy_nodes  # ComfyUI's nodes.py
 
-    spec = (rsm.TINY if opts.tiny else rsm.REAL)[key]
+    spec = rsm.spec_for(key, opts.tiny, opts.dit_blocks)
     dtype = _dtype(opts, spec, torch)
     if dtype is None:
         config = rsm.model_config(spec, torch.float32, not opts.tiny)
@@ -278,7 +281,7 @@ def child_preview(opts, key: str) -> dict:
     import comfy.taesd.taesd
     import latent_preview
 
-    spec = (rsm.TINY if opts.tiny else rsm.REAL)[key]
+    spec = rsm.spec_for(key, opts.tiny, opts.dit_blocks)
     device = comfy.model_management.get_torch_device()
     latent_format = getattr(comfy.supported_models, spec.supported).latent_format()
     x0 = torch.randn((1,) + spec.latent, generator=torch.Generator().manual_seed(3)).to(device)
@@ -310,6 +313,8 @@ def run_child(opts, key: str, mode: str) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", key, mode, "--outer", str(opts.outer),
            "--inner", str(opts.inner), "--threads", str(opts.threads), "--device", opts.device,
            "--dtype", opts.dtype, "--preview-reps", str(opts.preview_reps)] + (["--tiny"] if opts.tiny else [])
+    if opts.dit_blocks is not None:
+        cmd += ["--dit-blocks", str(opts.dit_blocks)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_TAG):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PACK_ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +94,19 @@ TINY = {
     "sdxl": Spec("sdxl", "SDXL UNet (tiny)", "SDXL", TINY_SDXL_UNET, (4, 16, 16), 128, 8, 64, 64, 7.0, "float32"),
     "sd3": Spec("sd3", "SD3 MMDiT (tiny)", "SD3", TINY_SD3_MMDIT, (16, 16, 16), 128, 8, 32, 32, 4.5, "float32"),
 }
+
+
+def spec_for(key: str, tiny: bool, dit_blocks: int | None = None) -> Spec:
+    """The spec to run; ``dit_blocks`` keeps SD3-medium's width (1536) and latent but builds only
+    that many of its 24 joint blocks (MMDiT's ``num_blocks``), for machines too slow for all 24."""
+    spec = (TINY if tiny else REAL)[key]
+    depth = spec.unet_config.get("depth")
+    if tiny or depth is None or dit_blocks is None or dit_blocks == depth:
+        return spec
+    if not 1 <= dit_blocks <= depth:
+        raise ValueError(f"--dit-blocks must be 1 to {depth}; got {dit_blocks}")
+    return replace(spec, title=f"{spec.title} ({dit_blocks} of {depth} blocks)",
+                   unet_config={**spec.unet_config, "num_blocks": dit_blocks})
 
 
 def import_comfy(device: str) -> None:
