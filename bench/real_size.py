@@ -58,6 +58,7 @@ SCHEDULER = "normal"
 INNER_SAMPLER = "euler"
 RESULT_TAG = "REAL_SIZE_RESULT "
 COLUMNS = ["model", "weights", "latent", "NFE", "plain s", "nested s", "ratio wall", "ratio cpu", "s/call",
+           "outside calls s",
            "plain peak MB", "nested-plain MB", "in latents", "latent2rgb ms", "TAESD ms", "TAESD/call %",
            "outer_step_images MB"]
 
@@ -342,6 +343,7 @@ def row(plain: dict, nested: dict, preview: dict) -> dict:
         "plain s": _fmt(plain["wall"], 1), "nested s": _fmt(nested["wall"], 1),
         "ratio wall": _fmt(nested["wall"] / plain["wall"], 3), "ratio cpu": _fmt(nested["cpu"] / plain["cpu"], 3),
         "s/call": _fmt(per_call, 2),
+        "outside calls s": f"{_fmt(plain['wall'] - plain['model_s'])} / {_fmt(nested['wall'] - nested['model_s'])}",
         "plain peak MB": _fmt(plain["added_mb"], 0), "nested-plain MB": _fmt(extra, 0),
         "in latents": _fmt(None if extra is None else extra / nested["latent_mb"], 1),
         "latent2rgb ms": f"{preview['latent2rgb_ms']:.1f}+{preview['latent2rgb_jpeg_ms']:.1f}",
@@ -385,7 +387,7 @@ def main(argv=None) -> int:
 
     if str(rsm.TEST_HELPERS) not in sys.path:
         sys.path.insert(0, str(rsm.TEST_HELPERS))
-    rows, notes = [], []
+    rows, notes, raw = [], [], []
     for key in opts.models:
         runs = {}
         for mode in ("plain", "nested", "preview"):
@@ -395,6 +397,7 @@ def main(argv=None) -> int:
             if not runs[mode]["finite"]:
                 notes.append(f"{key} {mode}: output has non-finite values")
         rows.append(row(runs["plain"], runs["nested"], runs["preview"]))
+        raw += [runs["plain"], runs["nested"], runs["preview"]]
         p = runs["preview"]
         notes.append(f"{runs['nested']['model']}: {runs['nested']['params'] / 1e6:.0f} M parameters; "
                      f"previews {p['latent2rgb_size'][0]}x{p['latent2rgb_size'][1]} (latent2rgb), "
@@ -407,6 +410,9 @@ def main(argv=None) -> int:
         f"# command: {comfy_inprocess.command_line('real_size.py')}",
         "", table(rows), "", *(f"- {n}" for n in notes),
         "- NFE: plain / nested model calls counted by a forward hook (a CFG pair is one call).",
+        "- ratio cpu: process CPU time (all threads), less disturbed than wall time by other load on the machine; "
+        "s/call: the plain run's wall time per model call; outside calls s: plain / nested wall time spent "
+        "outside model calls (sampler, the nested run's per-outer-step latent2rgb preview, output copies).",
         "- peak MB: memory added while sampling (RSS high-water mark on CPU, CUDA allocator peak on CUDA); "
         "nested-plain is the nested run's minus the plain run's, 'in latents' divides it by one latent.",
         "- latent2rgb / TAESD ms: decode to an image in the sampler thread + JPEG encode in the server; "
@@ -414,7 +420,8 @@ def main(argv=None) -> int:
     ])
     print(text)
     if opts.out:
-        Path(opts.out).write_text(text + "\n", encoding="utf-8")
+        raw_lines = "\n".join("# raw " + json.dumps(r) for r in raw)
+        Path(opts.out).write_text(text + "\n\n" + raw_lines + "\n", encoding="utf-8")
     return 0
 
 
