@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from compat_stack import Case, Stack, call_node
+from compat_stack import INNER, Case, Stack, call_node
 from host_fixtures import NODES, conds, empty_latent, tiny
 from tiny_dit_models import build_tiny_flux, build_tiny_sd3, empty_flux_latent, flux_conditioning
 from tiny_models import tiny_conditioning
@@ -53,7 +53,7 @@ def family_model(family: str):
     return base_stack(family).model
 
 
-def model_case(node: str, family: str, position: str | None = None, **inputs) -> Case:
+def model_case(node: str, family: str, position: str | None = None, effect_inner: int = INNER, **inputs) -> Case:
     """A MODEL -> MODEL node applied to the family's model; inputs may be callables of the model
     (for inputs such as a LoRA file made for that model)."""
     def build(apply: bool) -> Stack:
@@ -62,7 +62,7 @@ def model_case(node: str, family: str, position: str | None = None, **inputs) ->
             given = {k: (v(model) if callable(v) else v) for k, v in inputs.items()}
             model = call_node(node, model=model, **given)[0]
         return base_stack(family, model)
-    return Case(node, family, build, position=position)
+    return Case(node, family, build, position=position, effect_inner=effect_inner)
 
 
 def stack_case(node: str, family: str, change: Callable[[Stack], Stack], position: str | None = None,

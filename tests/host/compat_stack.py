@@ -109,6 +109,9 @@ class Case:
     # noise level): makes its identity check a strict xfail. No row measured so far needs it.
     position: str | None = None
     effect: bool = True
+    # Inner steps of the "it runs" check. Caches start a fresh state at every inner run (schedule-position
+    # semantics), so their rows need inner runs long enough to reuse a call within one run.
+    effect_inner: int = INNER
     notes: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -166,11 +169,11 @@ def rel_dev(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def check_runs(case: Case, path: str) -> None:
     """It runs: finite, one preview per outer step, and the node changes the result."""
-    run = nested(case.build(True), path, INNER)
+    run = nested(case.build(True), path, case.effect_inner)
     assert bool(torch.isfinite(run.samples).all()), f"{case}: non-finite output on {path}"
     assert run.previews == OUTER, f"{case}: {run.previews} previews for {OUTER} outer steps on {path}"
     if case.effect:
-        without = nested(case.build(False), path, INNER).samples
+        without = nested(case.build(False), path, case.effect_inner).samples
         change = rel_dev(run.samples, without)
         print(f"\ncompat-effect {case} {path}: {change:.3e}")
         assert change > EFFECT_MIN, f"{case}: the node changed the nested result by only {change:.2e} on {path}"

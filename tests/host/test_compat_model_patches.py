@@ -13,6 +13,9 @@ import torch
 from compat_families import base_stack, demo, demo_latent, encode, family_model, model_case
 from compat_stack import Case, Stack, call_node, check_identity, check_runs, lora_name, matrix_params, tiny_lora
 
+# A cache starts a fresh state at every inner run (docs/schedule-position.md): it needs an inner run long
+# enough to reuse a call within it before its effect shows.
+CACHE_INNER = 6
 
 def lora_for(family: str):
     return lambda model: lora_name(f"compat-{family}", tiny_lora(model))
@@ -70,11 +73,16 @@ CASES = [
     model_case("ModelSamplingSD3", "sd3", shift=6.0),
     model_case("ModelSamplingAuraFlow", "flow", shift=1.73),
     model_case("ModelSamplingFlux", "flux", max_shift=1.15, base_shift=0.5, width=512, height=512),
-    model_case("EasyCache", "video", reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
-    model_case("EasyCache", "eps", reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
-    model_case("EasyCache", "demo", reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
-    model_case("LazyCache", "video", reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
-    model_case("LazyCache", "eps", reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
+    model_case("EasyCache", "video", effect_inner=CACHE_INNER,
+               reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
+    model_case("EasyCache", "eps", effect_inner=CACHE_INNER,
+               reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
+    model_case("EasyCache", "demo", effect_inner=CACHE_INNER,
+               reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
+    model_case("LazyCache", "video", effect_inner=CACHE_INNER,
+               reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
+    model_case("LazyCache", "eps", effect_inner=CACHE_INNER,
+               reuse_threshold=3.0, start_percent=0.0, end_percent=1.0, verbose=False),
 ]
 
 
