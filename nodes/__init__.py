@@ -1,6 +1,7 @@
 """ComfyUI node classes of the pack. Class names are workflow identities: never rename them."""
 
 from .demo_digits.loader_node import NestedDiffusionDemoModel
+from .demo_video.loader_node import NestedDiffusionDemoVideoModel
 from .ksampler_nodes import NestedKSampler, NestedKSamplerAdvanced
 from .sampler_node import SamplerNestedDiffusion
 from .stop_route import register_stop_route
@@ -12,6 +13,7 @@ NODE_CLASS_MAPPINGS = {
     "NestedKSampler": NestedKSampler,
     "NestedKSamplerAdvanced": NestedKSamplerAdvanced,
     "NestedDiffusionDemoModel": NestedDiffusionDemoModel,
+    "NestedDiffusionDemoVideoModel": NestedDiffusionDemoVideoModel,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -19,4 +21,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "NestedKSampler": "Nested KSampler",
     "NestedKSamplerAdvanced": "Nested KSampler (Advanced)",
     "NestedDiffusionDemoModel": "Nested Diffusion Demo Model (digits)",
+    "NestedDiffusionDemoVideoModel": "Nested Diffusion Demo Video Model (digit clips)",
 }

@@ -35,10 +35,11 @@ class DigitTokenizer:
 class DigitTextEncoder(torch.nn.Module):
     """Learned tokens per class: ``digit_tokens`` is ``[11, tokens, context_dim]`` (row 10 = no class)."""
 
-    def __init__(self, tokens: int = 4, context_dim: int = 32, device=None, dtype=None, model_options=None):
+    def __init__(self, tokens: int = 4, context_dim: int = 32, rows: int = NUM_TOKENS, device=None, dtype=None,
+                 model_options=None):
         super().__init__()
         # Always float32: the table is a few KB, and ComfyUI's CPU default for text encoders is fp16.
-        self.digit_tokens = torch.nn.Parameter(torch.zeros(NUM_TOKENS, tokens, context_dim, device=device))
+        self.digit_tokens = torch.nn.Parameter(torch.zeros(rows, tokens, context_dim, device=device))
         self.dtypes = {torch.float32}
 
     def reset_clip_options(self):
@@ -58,15 +59,16 @@ class DigitTextEncoder(torch.nn.Module):
 
 
 class _Target:
-    def __init__(self, tokens: int, context_dim: int):
-        self.params = {"tokens": tokens, "context_dim": context_dim}
+    def __init__(self, tokens: int, context_dim: int, rows: int, tokenizer):
+        self.params = {"tokens": tokens, "context_dim": context_dim, "rows": rows}
         self.clip = DigitTextEncoder
-        self.tokenizer = DigitTokenizer
+        self.tokenizer = tokenizer
 
 
-def build_clip(digit_tokens: torch.Tensor) -> comfy.sd.CLIP:
-    """A CLIP whose encoder holds ``digit_tokens`` (``[11, tokens, context_dim]``)."""
-    clip = comfy.sd.CLIP(_Target(digit_tokens.shape[1], digit_tokens.shape[2]))
+def build_clip(digit_tokens: torch.Tensor, tokenizer=DigitTokenizer) -> comfy.sd.CLIP:
+    """A CLIP whose encoder holds ``digit_tokens`` (``[11, tokens, context_dim]``; another table
+    with a ``tokenizer`` whose rows index it: the video demo's digit + direction rows)."""
+    clip = comfy.sd.CLIP(_Target(digit_tokens.shape[1], digit_tokens.shape[2], digit_tokens.shape[0], tokenizer))
     missing, unexpected = clip.load_sd({"digit_tokens": digit_tokens.float()})
     if missing or unexpected:
         raise RuntimeError(f"demo text encoder weights do not fit: missing {missing}, unexpected {unexpected}")

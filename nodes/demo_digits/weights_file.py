@@ -19,12 +19,13 @@ class DemoWeightsError(ValueError):
     pass
 
 
-def read_weights(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """(state dict, config) of a demo weights file of the given kind ("unet" or "classifier")."""
+def read_weights(path: str | Path, kind: str,
+                 hint: str = "reinstall the pack, or rebuild it with bench/train_demo_model.py",
+                 ) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state dict, config) of a demo weights file of the given kind ("unet", "classifier", "video")."""
     from safetensors import safe_open
 
     path = Path(path)
-    hint = "reinstall the pack, or rebuild it with bench/train_demo_model.py"
     if not path.is_file():
         raise DemoWeightsError(f"demo {kind} weights file not found: {path} ({hint})")
     try:

@@ -17,6 +17,9 @@ SHIPPED = [
     "example_workflows/nested_diffusion_demo_digits.json",
     "example_workflows/nested_diffusion_demo_digits.jpg",
     "docs/demo_filmstrip.png",
+    "nodes/demo_video/wan_digits.safetensors",
+    "example_workflows/nested_diffusion_demo_video.json",
+    "example_workflows/nested_diffusion_demo_video.jpg",
 ]
 
 
@@ -55,3 +58,4 @@ def test_demo_weights_fit_the_size_budget():
     unet = (REPO_ROOT / "nodes/demo_digits/unet.safetensors").stat().st_size
     classifier = (REPO_ROOT / "nodes/demo_digits/classifier.safetensors").stat().st_size
     assert unet <= 10 * 1024 * 1024 and unet + classifier <= 10 * 1024 * 1024
+    assert (REPO_ROOT / "nodes/demo_video/wan_digits.safetensors").stat().st_size <= 10 * 1024 * 1024

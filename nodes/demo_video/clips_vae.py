@@ -1,0 +1,57 @@
+"""The video demo's VAE: the image demo's hand-set TAESD, applied frame by frame to 5-D latents.
+
+The latent is the clip itself (``digit_clips``), so there is nothing to learn: each 16x16 latent
+frame is drawn as a 128x128 grey frame (upscaled bilinearly to 32x32, then each pixel as a 4x4
+block), exactly as the image demo draws its 8x8 digits. ComfyUI has no video VAE class of this
+size (its video VAEs have fixed, large configs and compress time), so this subclass of
+``comfy.sd.VAE`` folds the frames into the batch around the parent's own ``decode`` / ``encode``:
+VAE Decode of a ``[B, 1, T, 16, 16]`` latent gives ``B * T`` frames (ComfyUI's VAE Decode joins
+the clips of a batch), and VAE Encode of ``T`` frames gives one ``[1, 1, T, 16, 16]`` clip.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import comfy.sd
+
+from ..demo_digits.digits_vae import taesd_state_dict
+
+
+def _frames(latent: torch.Tensor) -> torch.Tensor:
+    b, c, t, h, w = latent.shape
+    return latent.movedim(2, 1).reshape(b * t, c, h, w)
+
+
+def _clips(images: torch.Tensor, batch: int) -> torch.Tensor:
+    return images.reshape(batch, -1, *images.shape[1:])
+
+
+class DigitClipsVAE(comfy.sd.VAE):
+    def __init__(self):
+        super().__init__(sd=taesd_state_dict(), dtype=torch.float32)
+
+    def decode(self, samples_in, vae_options={}):
+        if samples_in.ndim != 5:
+            return super().decode(samples_in, vae_options)
+        return _clips(super().decode(_frames(samples_in), vae_options), samples_in.shape[0])
+
+    def decode_tiled(self, samples, tile_x=None, tile_y=None, overlap=None, tile_t=None, overlap_t=None):
+        if samples.ndim != 5:
+            return super().decode_tiled(samples, tile_x, tile_y, overlap)
+        return _clips(super().decode_tiled(_frames(samples), tile_x, tile_y, overlap), samples.shape[0])
+
+    def encode(self, pixel_samples):
+        """IMAGE frames ``[T, H, W, C]`` -> one clip latent ``[1, 1, T, H/8, W/8]``."""
+        return self._as_clip(super().encode(self._frames_of(pixel_samples)))
+
+    def encode_tiled(self, pixel_samples, tile_x=None, tile_y=None, overlap=None, tile_t=None, overlap_t=None):
+        return self._as_clip(super().encode_tiled(self._frames_of(pixel_samples), tile_x, tile_y, overlap))
+
+    @staticmethod
+    def _frames_of(pixel_samples: torch.Tensor) -> torch.Tensor:
+        return pixel_samples.reshape(-1, *pixel_samples.shape[-3:]) if pixel_samples.ndim == 5 else pixel_samples
+
+    @staticmethod
+    def _as_clip(latent: torch.Tensor) -> torch.Tensor:
+        return latent.movedim(0, 1).unsqueeze(0)   # [T, C, h, w] -> [1, C, T, h, w]
