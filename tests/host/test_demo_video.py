@@ -33,12 +33,15 @@ TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_video.json"
 EMPTY_VIDEO = nodes_hunyuan.EmptyHunyuanLatentVideo
 
 # 5 x 20 nested, cfg 3, euler, paper_faithful, seeds 2000 + digit, CLIPS clips per digit, prompt
-# "<digit>"; every frame's inkiest 8x8 window judged by the shipped classifier. Measured with the
-# shipped weights (see docs/video-demo.md for the figures on 0.3.64 and 0.33.0, CPU); the bounds
-# sit below the measurement with room for other devices' arithmetic.
+# "<digit>"; every frame's inkiest 8x8 window judged by the shipped classifier (100% per frame on
+# real held-out clips). Measured with the shipped weights, identical on 0.3.64 and 0.33.0 (CPU):
+# final clips 68/320 frames (21%), first-outer-step clips 84/320 (26%); chance is 10%. The
+# template's own run (seed 7, "7 moving right"): 2/8 frames. The weights are undertrained (see
+# docs/video-demo.md); the bounds sit below the measurement, above chance.
 CLIPS = 4
-FINAL_BOUND = 0.0
-FIRST_OUTER_BOUND = 0.0
+FINAL_BOUND = 0.15
+FIRST_OUTER_BOUND = 0.18
+TEMPLATE_MIN_FRAMES = 1
 
 
 def core_node_output(cls, *args):
@@ -165,7 +168,7 @@ def test_template_graph_runs_in_process(judge):
     assert final.shape == (1, 1, clips.FRAMES, clips.CANVAS, clips.CANVAS)
     hits, total = frame_hits(judge, final, 7)
     print(f"template clip: {hits}/{total} frames recognised as 7")
-    assert hits >= FINAL_BOUND * total
+    assert hits >= TEMPLATE_MIN_FRAMES
 
 
 def test_nested_clips_are_the_requested_digit_in_every_frame(loaded, judge):
