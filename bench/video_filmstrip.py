@@ -17,6 +17,7 @@ SCALE = 4            # each latent pixel drawn as a SCALE x SCALE block
 GAP = 4
 LABEL_W = 74
 HEADER_H = 16
+GIF_LEVELS = 16
 EXAMPLES = (3, 17, 25, 38)   # clip i asks for digit i % 10 moving (i // 10) % 4: 3 left, 7 right, 5 up, 8 down
 
 
@@ -62,5 +63,8 @@ def save(pending: list, config: tuple, path: Path, digits, directions, clips_mod
     gif = path.with_suffix(".gif")
     options = {"save_all": True, "append_images": frames[1:], "duration": int(1000 / fps), "loop": 0}
     frames[0].save(path, lossless=True, **options)
-    frames[0].save(gif, optimize=True, **options)
+    # The GIF fallback in 16 grey levels (a third of the size at 256); the WebP keeps every level.
+    levels = [f.point(lambda v: (v * GIF_LEVELS // 256) * 255 // (GIF_LEVELS - 1)) for f in frames]
+    options["append_images"] = levels[1:]
+    levels[0].save(gif, optimize=True, **options)
     return [path, gif]
