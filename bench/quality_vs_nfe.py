@@ -123,15 +123,23 @@ def batched_conditioning(per_digit: list, digits: torch.Tensor) -> list:
 
 def sample_chunk(ctx, opts, chunk: int, record) -> dict:
     """Every method on one chunk; ``record(method, nfe, latents)`` gets each scored image batch.
-    Returns seconds per method."""
-    comfy, model, calls = ctx["comfy"], ctx["model"], ctx["calls"]
+    Returns (seconds per method, the requested digits)."""
+    comfy, model = ctx["comfy"], ctx["model"]
     per = opts.chunk // DIGITS
     digits = torch.arange(DIGITS).repeat_interleave(per)
     positive = batched_conditioning(ctx["conds"], digits)
     negative = ctx["uncond"]
     # An empty 4-channel latent, as Empty Latent Image makes; ComfyUI adapts its channels to the model.
     latent = comfy.sample.fix_empty_latent_channels(model, torch.zeros((opts.chunk, 4) + ctx["latent_hw"]))
-    seed = opts.seed + chunk
+    return run_methods(ctx, opts, latent, positive, negative, opts.seed + chunk, record), digits
+
+
+def run_methods(ctx, opts, latent, positive, negative, seed: int, record) -> dict:
+    """The nested configurations, the plain run whose x0 previews are scored and the plain k-step
+    runs, all from the same noise (``seed``); ``record(method, nfe, latents)`` gets each scored
+    batch, ``nfe`` read from ``ctx["calls"].count``. Returns seconds per method. Shared with
+    video_quality.py."""
+    comfy, model, calls = ctx["comfy"], ctx["model"], ctx["calls"]
     noise = comfy.sample.prepare_noise(latent, seed)
     out = model.model.process_latent_out
     seconds = {}
@@ -167,7 +175,7 @@ def sample_chunk(ctx, opts, chunk: int, record) -> dict:
             result, nfe = plain(k)
             record("plain k steps", nfe, result)
     seconds["plain k steps"] = time.perf_counter() - t0
-    return seconds, digits
+    return seconds
 
 
 def rows_from_state(state: dict, opts_nfe_filter=None) -> tuple[list[Row], dict]:
