@@ -33,6 +33,14 @@ def test_version_is_semver():
     assert re.fullmatch(r"\d+\.\d+\.\d+", setting("version")), setting("version")
 
 
+def test_changelog_newest_section_is_the_pyproject_version():
+    """A release publishes pyproject's version; the CHANGELOG's newest section must say what is in it."""
+    text = (REPO_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    newest = re.search(r"^## \[(\d+\.\d+\.\d+)\]", text, flags=re.M)
+    assert newest is not None, "CHANGELOG.md has no '## [x.y.z]' section"
+    assert newest.group(1) == setting("version"), (newest.group(1), setting("version"))
+
+
 def test_icon_is_this_repositorys_small_square_png():
     repository = setting("Repository").rstrip("/")
     owner_name = repository.split("github.com/", 1)[1]
