@@ -21,12 +21,12 @@ is used for 15% of the training images, so classifier-free guidance works.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
 from demo_session import PACK_ROOT, open_demo
 from digits_data import load_split
+from train_schedule import WeightsEma, warmup_cosine
 
 
 def parse_args():
@@ -119,14 +119,8 @@ def main():
     params = list(unet.parameters()) + [tokens]
     print(f"unet: {sum(p.numel() for p in unet.parameters())} parameters, tokens {tuple(tokens.shape)}", flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    warmup = min(200, args.steps // 10 + 1)
-
-    def lr_at(step):
-        if step < warmup:
-            return args.lr * (step + 1) / warmup
-        return args.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, args.steps - warmup)))
-
-    ema = [p.detach().clone() for p in params]
+    lr_at = warmup_cosine(args.lr, args.steps, warmup=min(200, args.steps // 10 + 1))
+    ema = WeightsEma(params, max_decay=0.999)
     sigmas = model.model_sampling.sigmas.float()
     x_all = digit_space.latent_from_pixels(split.train_pixels)
     y_all = split.train_labels
@@ -149,19 +143,14 @@ def main():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        decay = min(0.999, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for e, p in zip(ema, params):
-                e.lerp_(p.detach(), 1 - decay)
+        ema.update(step)
         running += loss.item()
         if (step + 1) % 200 == 0:
             print(f"step {step + 1:6d}  loss {running / 200:.4f}  lr {lr_at(step):.2e}  "
                   f"{time.perf_counter() - start:7.1f} s", flush=True)
             running = 0.0
 
-    with torch.no_grad():
-        for e, p in zip(ema, params):
-            p.copy_(e)
+    ema.copy_to_params()
     state = {demo.UNET_PREFIX + k: v for k, v in unet.state_dict().items()}
     state[demo.TOKENS_KEY] = tokens.detach()
     weights_file.write_weights(args.out_dir / "unet.safetensors", "unet", state, config, **notes)

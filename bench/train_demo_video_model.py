@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from demo_session import PACK_ROOT, open_demo
+from train_schedule import WeightsEma, warmup_cosine
 
 VIDEO_MODULES = ("digit_clips", "prompt_clips", "video_model")
 
@@ -104,14 +105,8 @@ def main():
     print(f"wan: {sum(p.numel() for p in wan.parameters())} parameters, tokens {tuple(tokens.shape)}, "
           f"shift {config['shift']}", flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    warmup = min(100, args.steps // 10 + 1)
-
-    def lr_at(step):
-        if step < warmup:
-            return args.lr * (step + 1) / warmup
-        return args.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, args.steps - warmup)))
-
-    ema = [p.detach().clone() for p in params]
+    lr_at = warmup_cosine(args.lr, args.steps, warmup=min(100, args.steps // 10 + 1))
+    ema = WeightsEma(params, max_decay=0.998)
     sigmas = model.model_sampling.sigmas.float()
     no_class, any_dir = prompts.DIGIT_ROWS - 1, prompts.direction_row(None)
     notes = {"trained_by": f"bench/train_demo_video_model.py --seed {args.seed} --steps {args.steps} "
@@ -120,9 +115,7 @@ def main():
 
     def save(steps_done):
         backup = [p.detach().clone() for p in params]
-        with torch.no_grad():
-            for e, p in zip(ema, params):
-                p.copy_(e)
+        ema.copy_to_params()
         state = {vm.UNET_PREFIX + key: v for key, v in wan.state_dict().items()}
         state[vm.TOKENS_KEY] = tokens.detach()
         weights_file.write_weights(args.out, vm.WEIGHTS_KIND, state, config, steps_done=str(steps_done),
@@ -152,10 +145,7 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        decay = min(0.998, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for e, p in zip(ema, params):
-                e.lerp_(p.detach(), 1 - decay)
+        ema.update(step)
         running += loss.item()
         if (step + 1) % args.log_every == 0:
             last_logged = running / args.log_every
