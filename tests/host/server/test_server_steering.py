@@ -254,3 +254,69 @@ def test_pick_works_for_batch_sizes_one_to_sixty_four(nested_none, batch):
     assert len(run.of_type(PAUSED)[0]["tiles"]) == batch
     final = load_latent(nested_none.saved_latent_path(run, "6"))
     assert final.shape[0] == batch and torch.isfinite(final).all()
+
+
+def test_video_runs_pause_with_a_clip_per_batch_item(nested_none):
+    prompt = {
+        "1": node("NestedTestTinyVideoModel", seed=0),
+        "2": node("NestedTestConditioning", seed=1, zero=False),
+        "3": node("NestedTestConditioning", seed=0, zero=True),
+        "4": node("EmptyHunyuanLatentVideo", width=64, height=64, length=9, batch_size=2),
+        SAMPLER: node("NestedKSampler", model=["1", 0], seed=3, outer_steps=2, inner_steps=2, cfg=3.0,
+                      sampler_name="euler", scheduler="normal", positive=["2", 0], negative=["3", 0],
+                      latent_image=["4", 0], denoise=1.0, pause_every_outer_step=True),
+        "6": save_latent(SAMPLER, 0),
+    }
+    answers: list = []
+    run = nested_none.run_prompt(prompt, on_message=steerer([{"pick": [1]}], answers))
+    assert run.status == "success" and answers[0][0] == 200, (answers, run.describe())
+    paused = run.of_type(PAUSED)[0]
+    assert len(paused["tiles"]) == 2 and len(paused["clips"]) == 2
+    for clip in paused["clips"]:
+        status, data = nested_none.get_bytes(f"/view?filename={clip['filename']}&subfolder={clip['subfolder']}"
+                                             f"&type=temp")
+        assert status == 200 and data[8:12] == b"WEBP" and clip["frames"] == 3
+    final = load_latent(nested_none.saved_latent_path(run, "6"))
+    assert final.ndim == 5 and final.shape[0] == 2
+
+
+def custom_sampling_prompt(steering: str = "", step_mode: bool = True) -> dict:
+    prompt = demo_prompt(step_mode=False)
+    del prompt[SAMPLER]
+    prompt.update({
+        "10": node("SamplerNestedDiffusion", inner_sampler="euler_ancestral", inner_steps=3,
+                   inner_scheduler="paper_faithful", eta=0.5, pause_every_outer_step=step_mode, steering=steering),
+        "11": node("CFGGuider", model=["1", 0], positive=["2", 0], negative=["3", 0], cfg=3.0),
+        "12": node("BasicScheduler", model=["1", 0], scheduler="simple", steps=3, denoise=1.0),
+        "13": node("RandomNoise", noise_seed=8),
+        SAMPLER: node("SamplerCustomAdvanced", noise=["13", 0], guider=["11", 0], sampler=["10", 0],
+                      sigmas=["12", 0], latent_image=["4", 0]),
+    })
+    return prompt
+
+
+def test_custom_sampling_pauses_and_picks_and_its_record_replays(nested_none):
+    answers: list = []
+
+    def on_message(server, message):
+        if message.get("type") == PAUSED and not answers:
+            prompt_id = message["data"]["prompt_id"]
+            answers.append(server.request("POST", STEER_ROUTE, {"prompt_id": prompt_id, "cfg": 5.0}))
+            answers.append(server.request("POST", STEER_ROUTE, {"prompt_id": prompt_id, "pick": [0]}))
+        elif message.get("type") == PAUSED:
+            answers.append(server.request("POST", STEER_ROUTE, {"prompt_id": message["data"]["prompt_id"]}))
+
+    run = nested_none.run_prompt(custom_sampling_prompt(), on_message=on_message)
+    assert run.status == "success", run.describe()
+    assert answers[0][0] == 400 and "guider of SamplerCustom owns" in answers[0][1]["error"]
+    assert [a[0] for a in answers[1:]] == [200, 200]
+    paused = run.of_type(PAUSED)[0]
+    assert paused["node"] == SAMPLER and paused["record_node"] == "10"
+    assert paused["can_edit_prompt"] is False and paused["cfg"] is None
+    record = run.of_type(RESUMED)[-1]["steering"]
+    assert json.loads(record)["steps"] == [{"after": 1, "pick": [0]}]
+    steered = load_latent(nested_none.saved_latent_path(run, "6"))
+
+    replay = nested_none.run_prompt(custom_sampling_prompt(steering=record))
+    assert replay.status == "success" and not replay.of_type(PAUSED), replay.describe()
+    assert torch.equal(load_latent(nested_none.saved_latent_path(replay, "6")), steered)
