@@ -57,6 +57,7 @@ def load(pack: Path):
 
 def run(nodes, kind, sampler, scheduler, outer, inner, batch):
     import torch
+
     from tiny_models import build_tiny_model, tiny_conditioning
 
     model = run.models.setdefault(kind, build_tiny_model(kind))
