@@ -27,7 +27,7 @@ const PACK_NODES = new Set(["NestedKSampler", "NestedKSamplerAdvanced"]);
 const CUSTOM_SAMPLING_NODES = new Set(["SamplerCustom", "SamplerCustomAdvanced"]);
 const NESTED_SAMPLER = "SamplerNestedDiffusion";
 const PANEL = "nested_diffusion_panel";
-const PANEL_HEIGHT = 132;
+const PANEL_HEIGHT = 148;
 const LARGE_SIDE = 512;  // the host's default --preview-size, which bounds a clip's long side
 const VUE_ADOPT_INTERVAL_MS = 500;
 
@@ -210,14 +210,16 @@ function ensurePanel(node) {
   button.title = "End this nested run now and keep its last finished outer-step image";
   const pause = element("button", null, "Pause");
   pause.title = "Pause after the current outer step: pick rows, edit the prompt or cfg, then Continue";
-  const status = element("span", "nd-status");
+  // The status has a line of its own: "paused after outer step k/N" and the running line must
+  // be read whole beside two buttons.
+  const status = element("div", "nd-status");
   const row = element("div", "nd-row");
-  row.append(button, pause, status);
+  row.append(button, pause);
   const cost = element("div", "nd-cost");
   const strip = element("div", "nd-strip");
   const replay = createReplayRow({ onClear: () => clearRecord(node) });
   const steer = createSteerArea({ onContinue: (body) => steerRun(node, body) });
-  root.append(panelStyle(), row, cost, replay.root, strip, steer.root);
+  root.append(panelStyle(), row, status, cost, replay.root, strip, steer.root);
   button.addEventListener("click", () => stopAndKeep(node));
   pause.addEventListener("click", () => pauseRun(node));
   const widget = node.addDOMWidget(PANEL, "nested_diffusion", root, {
@@ -362,7 +364,7 @@ function render(node) {
     panel.strip.append(figure);
     panel.strip.scrollLeft = panel.strip.scrollWidth;
   }
-  panel.status.textContent = statusText(run);
+  panel.status.textContent = panel.status.title = statusText(run);
   panel.button.disabled = !canStop(run);
   panel.pause.disabled = !canPause(run);
   const pause = run?.phase === PHASE.PAUSED ? run.pause : null;

@@ -50,7 +50,9 @@ function labeledRow(label, input) {
  *  (or null once accepted); the area stays until the resumed event hides it. */
 export function createSteerArea({ onContinue }) {
   const root = element("div", "nd-steer");
-  const hint = element("div", "nd-steer-hint", "pick rows to carry on from (none: all go on), edit, then Continue");
+  const hint = element("div", "nd-steer-hint", "click rows to go on from (none: all rows go on)");
+  hint.title = "Every batch row takes the state of the picked rows (cycling through them in click order); "
+    + "edit the prompt or cfg if you like, then Continue. Only what you change is sent.";
   const tiles = element("div", "nd-tiles");
   const prompt = element("input");
   const negative = element("input");
