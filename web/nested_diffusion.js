@@ -468,10 +468,12 @@ function markChanged() {
 function keepRecord(panelNode, detail) {
   const recordNode = nodeByExecutionId(detail.record_node ?? detail.node);
   const widget = widgetOf(recordNode, STEERING_WIDGET);
-  if (!widget || typeof detail.steering !== "string" || !detail.steering) return;
+  // Nothing steered yet (the server sends ""): the widget keeps what it has.
+  const record = parseRecord(detail.steering);
+  if (!widget || !record?.steps.length) return;
   setWidget(recordNode, widget, detail.steering);
   const seed = seedWidgets(panelNode);
-  const runSeed = parseRecord(detail.steering)?.run?.seed;
+  const runSeed = record.run?.seed;
   if (seed && Number.isFinite(runSeed)) {
     setWidget(seed.owner, seed.seed, runSeed);
     if (seed.control) setWidget(seed.owner, seed.control, "fixed");

@@ -136,7 +136,7 @@ export class NestedRuns {
     const pause = run.pause;
     run.pause = null;
     run.resumed = { reason: detail.reason, step: detail.step ?? pause?.step, total: pause?.total ?? run.total,
-      applied: detail.applied ?? null, timeoutS: pause?.timeoutS };
+      applied: detail.applied ?? null, timeoutS: detail.timeout_s ?? pause?.timeoutS };
     if (detail.reason === "stopped") {
       run.stopRequested = true;
       run.phase = PHASE.STOPPING;
