@@ -28,6 +28,7 @@ const CUSTOM_SAMPLING_NODES = new Set(["SamplerCustom", "SamplerCustomAdvanced"]
 const NESTED_SAMPLER = "SamplerNestedDiffusion";
 const PANEL = "nested_diffusion_panel";
 const PANEL_HEIGHT = 148;
+const NODE_SIDE_MARGINS = 30;  // px between a node's edge and its widgets, both sides
 const LARGE_SIDE = 512;  // the host's default --preview-size, which bounds a clip's long side
 const VUE_ADOPT_INTERVAL_MS = 500;
 
@@ -304,13 +305,22 @@ function resizePanel(node) {
   const panel = node.nestedDiffusionPanel;
   const height = panelHeight(panel);
   const delta = height - panel.height;
-  if (!delta) return;
+  // While paused the node is also made wide enough for the first few tiles side by side (a
+  // SamplerCustomAdvanced is narrow), and given its width back after.
+  const tilesWidth = panel.steer.isOpen() ? panel.steer.neededWidth() + NODE_SIDE_MARGINS : 0;
+  if (!delta && node.size[0] >= tilesWidth) return;
+  if (delta > 0 && panel.steer.isOpen() && panel.widthBefore == null) panel.widthBefore = node.size[0];
   panel.height = height;
   // The 1.27.10 Vue renderer's adopted panel (adoptIntoVueNode) is sized by the pack.
   if (panel.root.parentElement?.classList.contains("lg-node-widgets")) panel.root.style.height = `${height}px`;
   const size = node.computeSize?.();
   if (!size) return;
-  node.setSize([Math.max(node.size[0], size[0]), Math.max(size[1], node.size[1] + delta)]);
+  let width = Math.max(node.size[0], size[0], tilesWidth);
+  if (!panel.steer.isOpen() && panel.widthBefore != null) {
+    width = Math.max(size[0], panel.widthBefore);
+    panel.widthBefore = null;
+  }
+  node.setSize([width, Math.max(size[1], node.size[1] + delta)]);
   app.graph?.setDirtyCanvas(true, true);
 }
 
@@ -460,7 +470,8 @@ function setWidget(node, widget, value) {
 function markChanged() {
   app.graph?.setDirtyCanvas(true, true);
   const tracker = app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
-  (tracker?.checkState ?? tracker?.captureCanvasState)?.call(tracker);
+  // captureCanvasState since frontend 1.4x (checkState then warns that it is deprecated).
+  (tracker?.captureCanvasState ?? tracker?.checkState)?.call(tracker);
 }
 
 /** A resumed run's record goes into the record node's `steering` widget, and the seed is fixed

@@ -5,6 +5,7 @@
 import { steerBody, togglePick } from "./steer_state.js";
 
 export const TILE = 56;              // px: a tile's image side
+export const TILES_SIDE_BY_SIDE = 6; // the node widens while paused to show this many at most
 export const STEER_HEIGHT = 160;     // px the steer area adds to the panel while paused
 export const REPLAY_HEIGHT = 22;     // px the replay line adds while the node holds a record
 
@@ -142,7 +143,13 @@ export function createSteerArea({ onContinue }) {
     }
   });
 
-  return { root, show, hide, isOpen: () => root.classList.contains("nd-open"), elements: { tiles, prompt, negative, cfg, button, error } };
+  return {
+    root, show, hide,
+    isOpen: () => root.classList.contains("nd-open"),
+    /** The width that shows the first few tiles side by side (more scroll). */
+    neededWidth: () => Math.min(state?.figures.length ?? 0, TILES_SIDE_BY_SIDE) * (TILE + 4),
+    elements: { tiles, prompt, negative, cfg, button, error },
+  };
 }
 
 /** The replay line: "replay set: N interventions" and Clear, shown when the node holds a record. */

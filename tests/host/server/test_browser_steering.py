@@ -61,6 +61,20 @@ def custom_graph(outer: int, inner: int) -> dict:
     return prompt
 
 
+@pytest.fixture(autouse=True)
+def nothing_left_paused(session):
+    """A test that fails mid-pause would leave its run waiting and block every later prompt:
+    after each test the queue is emptied and whatever runs is cancelled."""
+    yield
+    session.server.request("POST", "/queue", {"clear": True})
+    if session.server.get_json("/queue").get("queue_running"):
+        session.server.interrupt()
+        for _ in range(100):
+            if not session.server.get_json("/queue").get("queue_running"):
+                break
+            session.run(asyncio.sleep(0.1))
+
+
 # The steer area as the user sees it: tiles (loaded, picked, in order), fields, and whether each
 # control is really on top at its centre (not clipped by the node or covered by something else).
 STEER_STATE_OF = """(() => {
@@ -114,6 +128,26 @@ def click(session: Session, at: dict) -> None:
     session.run(session.page.click(at["x"], at["y"]))
 
 
+def on_screen(session: Session, node_id: int = SAMPLER_ID) -> dict:
+    """The steer state once the panel is in view and drawn where it now is (the node grows and
+    the canvas places DOM widgets on its next frame)."""
+    session.bring_into_view(node_id)
+    return session.js(STEER_STATE_OF % {"id": node_id})
+
+
+def press_continue(session: Session, node_id: int = SAMPLER_ID, shot: str | None = None) -> dict:
+    """Clicks Continue as a user does, checks the pause ends, and returns the state it had."""
+    state = on_screen(session, node_id)
+    assert state["open"] and state["continueOnTop"], f"Continue is not clickable: {state}"
+    if shot:
+        session.shot(shot)
+    click(session, state["continueAt"])
+    status = state["status"]
+    wait_steer(session, f"!s.open || s.status !== {json.dumps(status)}", f"the run to go on after {status}",
+               node_id=node_id, timeout=30)
+    return state
+
+
 def type_into(session: Session, at: dict, text: str) -> None:
     """Clicks the field, selects what it holds and types over it, as a user does."""
     click(session, at)
@@ -121,13 +155,23 @@ def type_into(session: Session, at: dict, text: str) -> None:
     session.run(session.page.send("Input.insertText", text=text))
 
 
+def finished_history(session: Session, prompt_id: str) -> dict:
+    """The prompt's /history entry (stored just after the page hears the prompt end)."""
+    for _ in range(100):
+        entry = session.server.get_json(f"/history/{prompt_id}").get(prompt_id)
+        if entry and entry.get("status", {}).get("completed") is not None:
+            assert entry["status"]["status_str"] == "success", entry["status"]
+            return entry
+        session.run(asyncio.sleep(0.1))
+    raise AssertionError(f"no history for prompt {prompt_id}")
+
+
 def saved_image_digest(session: Session, prompt_id: str) -> tuple[str, list[str]]:
     """The pixels of the prompt's Save Image files (not the PNG bytes: the embedded workflow
     differs between the runs), and their file names."""
     from PIL import Image
 
-    history = session.server.get_json(f"/history/{prompt_id}")[prompt_id]
-    assert history["status"]["status_str"] == "success", history["status"]
+    history = finished_history(session, prompt_id)
     images = history["outputs"][str(SAVE_ID)]["images"]
     digest = hashlib.sha256()
     for item in images:
@@ -172,9 +216,8 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
     queue_and_note_pauses(session)
 
     # The first pause: one tile per batch row, the fields prefilled from the graph.
-    paused = wait_steer(session, "s.open && s.loaded === s.tiles && s.tiles > 0", "the first pause")
-    session.bring_into_view()
-    paused = wait_steer(session, "s.open", "the steer area on screen")
+    wait_steer(session, "s.open && s.loaded === s.tiles && s.tiles > 0", "the first pause")
+    paused = on_screen(session)
     assert paused["status"] == f"paused after outer step 1/{outer}", paused["status"]
     assert paused["tiles"] == BATCH and paused["loaded"] == BATCH, paused
     assert all("/view?" in src and "type=temp" in src for src in paused["srcs"]), paused["srcs"]
@@ -192,8 +235,7 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
     assert picked["picked"] == [[PICKED_ROW, "1"]], picked["picked"]
     type_into(session, paused["prompt"]["at"], NEW_PROMPT)
     assert session.js(STEER_STATE)["prompt"]["value"] == NEW_PROMPT
-    session.shot(f"20_paused_steer_{renderer}")
-    click(session, paused["continueAt"])
+    press_continue(session, shot=f"20_paused_steer_{renderer}")
 
     # Later pauses: the prompt field starts from what was steered; Continue unchanged.
     for k in range(2, outer):
@@ -201,7 +243,7 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
                            f"the pause after outer step {k}")
         assert state["prompt"]["value"] == NEW_PROMPT, state["prompt"]
         assert state["picked"] == [], "a new pause starts with no pick"
-        click(session, state["continueAt"])
+        press_continue(session)
     done = wait_steer(session, f"s.status.startsWith('done') && !s.open", "the steered run to finish")
     session.shot(f"21_steered_done_{renderer}")
     assert done["status"] == f"done {outer}/{outer}"
@@ -219,7 +261,7 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
     assert widgets["seed"] == record["run"]["seed"] and widgets["control_after_generate"] == "fixed", widgets
     assert done["replay"] == "replay set: 1 intervention", done["replay"]
     assert done["panelHeight"] < paused["panelHeight"] - 100, "the panel shrinks back after the pause"
-    history = session.server.get_json(f"/history/{first_prompt}")[first_prompt]
+    history = finished_history(session, first_prompt)
     assert history["outputs"][str(SAMPLER_ID)]["nested_steering"] == [widgets["steering"]]
     first_digest, first_files = saved_image_digest(session, first_prompt)
 
@@ -246,7 +288,9 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
           f"(sha256 of pixels {first_digest[:12]})")
 
     # Clear empties the record; the line goes.
-    click(session, replay_line["clearAt"] if replay_line["clearOnTop"] else session.js(STEER_STATE)["clearAt"])
+    here = on_screen(session)
+    assert here["clearOnTop"], here
+    click(session, here["clearAt"])
     cleared = wait_steer(session, "!s.replay", "the replay line to go after Clear", timeout=10)
     assert session.js(WIDGETS_OF % f"[{SAMPLER_ID}]")[str(SAMPLER_ID)]["steering"] == ""
     assert cleared["panelHeight"] < replayed["panelHeight"]
@@ -269,12 +313,14 @@ def test_pause_button_then_stop_and_keep_while_paused(session, renderer):
     k = int(paused["status"].split()[-1].split("/")[0])
     assert paused["status"] == f"paused after outer step {k}/{outer}" and 1 <= k < outer, paused["status"]
     assert paused["tiles"] == BATCH and not paused["stopDisabled"]
-    session.bring_into_view()
+    here = on_screen(session)
     session.shot(f"23_paused_by_button_{renderer}")
-    click(session, session.js(STEER_STATE)["stopAt"])
+    click(session, here["stopAt"])
     stopped = wait_steer(session, "/^(stopped|done|cancelled)/.test(s.status)", "the run to end after Stop & keep")
     assert stopped["status"] == f"stopped at {k}/{outer}" and not stopped["open"], stopped["status"]
     assert [r["reason"] for r in session.js("__ndResumes")][-1:] == ["stopped"]
+    history = finished_history(session, session.js("__nd.prompt"))
+    assert history["outputs"][str(SAVE_ID)]["images"], "Stop & keep while paused still saves the image"
     ours = session.page.problems_mentioning(*PACK_NEEDLES)
     assert not ours, f"errors or warnings from the pack ({renderer}): {ours}"
 
@@ -284,10 +330,9 @@ def test_custom_sampling_pauses_for_a_pick_only_and_records_on_the_nested_sample
     outer, inner = 3, 4
     prepare(session, renderer, custom_graph(outer, inner), CUSTOM_ID)
     queue_and_note_pauses(session)
-    paused = wait_steer(session, "s.open && s.loaded === s.tiles && s.tiles > 0", "the pause of SamplerCustomAdvanced",
-                        node_id=CUSTOM_ID)
-    session.bring_into_view(CUSTOM_ID)
-    paused = wait_steer(session, "s.open", "the steer area on screen", node_id=CUSTOM_ID)
+    wait_steer(session, "s.open && s.loaded === s.tiles && s.tiles > 0", "the pause of SamplerCustomAdvanced",
+               node_id=CUSTOM_ID)
+    paused = on_screen(session, CUSTOM_ID)
     assert paused["status"] == f"paused after outer step 1/{outer}"
     assert paused["tiles"] == BATCH
     # The guider owns the conditioning and cfg: the fields are off and say why.
@@ -297,12 +342,12 @@ def test_custom_sampling_pauses_for_a_pick_only_and_records_on_the_nested_sample
     assert all(paused["tilesOnTop"]) and paused["continueOnTop"], paused
     click(session, paused["tileBoxes"][1])
     wait_steer(session, "s.picked.length === 1", "the picked tile", node_id=CUSTOM_ID, timeout=10)
-    session.shot(f"24_custom_paused_{renderer}")
-    click(session, paused["continueAt"])
-    state = wait_steer(session, f"s.open && s.status === 'paused after outer step 2/{outer}'", "the second pause",
-                       node_id=CUSTOM_ID)
-    click(session, state["continueAt"])
+    press_continue(session, CUSTOM_ID, shot=f"24_custom_paused_{renderer}")
+    wait_steer(session, f"s.open && s.status === 'paused after outer step 2/{outer}'", "the second pause",
+               node_id=CUSTOM_ID)
+    press_continue(session, CUSTOM_ID)
     wait_steer(session, "s.status.startsWith('done')", "the custom run to finish", node_id=CUSTOM_ID)
+    finished_history(session, session.js("__nd.prompt"))
     widgets = session.js(WIDGETS_OF % f"[{NESTED_ID}, 8]")
     record = json.loads(widgets[str(NESTED_ID)]["steering"])
     assert record["steps"] == [{"after": 1, "pick": [1]}], record
