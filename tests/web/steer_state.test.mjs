@@ -190,3 +190,11 @@ test("the replay's seed: seed / noise_seed, or the RandomNoise feeding noise (th
   assert.equal(seedWidgets(fakeNode("SamplerCustomAdvanced", {}, { noise: fakeNode("DisableNoise") })), null);
   assert.equal(seedWidgets(fakeNode("KSampler", { seed: 1 })), null);
 });
+
+test("the timeout text takes the minutes the server says it waited", () => {
+  const runs = runsWithoutUrls();
+  runningTo(runs, 1);
+  runs.paused(paused({ step: 1, timeout_s: 600 }));
+  runs.resumed({ prompt_id: "p1", node: "7", step: 1, reason: "timeout", timeout_s: 6, applied: null, steering: "" });
+  assert.equal(statusText(runs.run("7")), "pause timed out after 0.1 min; continued unchanged");
+});
