@@ -299,6 +299,42 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
+def test_advanced_node_records_and_fixes_its_noise_seed(session, renderer):
+    outer, inner = 3, 4
+    prompt = demo_graph(outer, inner, pause_every=True)
+    simple = prompt[str(SAMPLER_ID)]["inputs"]
+    prompt[str(SAMPLER_ID)] = node("NestedKSamplerAdvanced", add_noise="enable", noise_seed=21, start_at_outer_step=0,
+                                   end_at_outer_step=10000, return_with_leftover_noise="disable",
+                                   **{k: v for k, v in simple.items() if k != "seed"})
+    prepare(session, renderer, prompt, SAMPLER_ID)
+    queue_and_note_pauses(session)
+    wait_steer(session, "s.open && s.loaded === s.tiles && s.tiles > 0", "the pause of NestedKSamplerAdvanced")
+    paused = on_screen(session)
+    assert paused["status"] == f"paused after outer step 1/{outer}" and paused["tiles"] == BATCH
+    click(session, paused["tileBoxes"][3])
+    click(session, paused["tileBoxes"][0])
+    assert session.js(STEER_STATE)["picked"] == [[0, "2"], [3, "1"]], "the picks keep their click order"
+    cfg = on_screen(session)["cfg"]
+    assert cfg["shown"] and float(cfg["value"]) == 3.0
+    session.js(f"(() => {{ const e = app.graph.getNodeById({SAMPLER_ID}).nestedDiffusionPanel.steer.elements.cfg;"
+               " e.focus(); e.select(); return true; })()")
+    session.run(session.page.send("Input.insertText", text="4.5"))
+    press_continue(session, shot=f"25_advanced_paused_{renderer}")
+    wait_steer(session, f"s.open && s.status === 'paused after outer step 2/{outer}'", "the second pause")
+    press_continue(session)
+    wait_steer(session, "s.status.startsWith('done')", "the run to finish")
+    finished_history(session, session.js("__nd.prompt"))
+    assert session.js("__ndResumes")[0]["applied"] == {"pick": [3, 0], "cfg": 4.5}
+    widgets = session.js(WIDGETS_OF % f"[{SAMPLER_ID}]")[str(SAMPLER_ID)]
+    record = json.loads(widgets["steering"])
+    assert record["steps"] == [{"after": 1, "cfg": 4.5, "pick": [3, 0]}], record
+    assert widgets["noise_seed"] == record["run"]["seed"] == 21 and widgets["control_after_generate"] == "fixed", \
+        widgets
+    ours = session.page.problems_mentioning(*PACK_NEEDLES)
+    assert not ours, f"errors or warnings from the pack ({renderer}): {ours}"
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
 def test_pause_button_then_stop_and_keep_while_paused(session, renderer):
     outer, inner = 8, 40
     prompt = demo_graph(outer, inner, pause_every=False)
