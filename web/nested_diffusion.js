@@ -259,7 +259,7 @@ function watchWidgets(node, onChange) {
   }
 }
 
-function refreshAllCosts() {
+function refreshAllLines() {
   for (const node of app.graph?._nodes ?? []) if (node.nestedDiffusionPanel) refreshLines(node);
 }
 
@@ -555,8 +555,8 @@ app.registerExtension({
   },
   nodeCreated(node) {
     if (PACK_NODES.has(typeOf(node))) ensurePanel(node);
-    // The cost on a SamplerCustom panel comes from these two nodes' widgets.
-    if (typeOf(node) === NESTED_SAMPLER || typeOf(node) === "BasicScheduler") watchWidgets(node, refreshAllCosts);
+    // The cost (and the replay line) on a SamplerCustom panel come from these two nodes' widgets.
+    if (typeOf(node) === NESTED_SAMPLER || typeOf(node) === "BasicScheduler") watchWidgets(node, refreshAllLines);
   },
   loadedGraphNode(node) {
     if (!node.nestedDiffusionPanel && !runsNested(node)) return;
