@@ -19,6 +19,7 @@ export const STEER_CSS = `
 .nd-tiles img { width: ${TILE}px; height: ${TILE}px; object-fit: contain; background: #222; display: block;
   box-sizing: border-box; border: 2px solid transparent; }
 .nd-tiles figure.nd-picked img { border-color: #fc4; }
+.nd-tiles figure.nd-clip img { outline: 1px solid #5a7; outline-offset: -1px; }
 .nd-tiles figcaption { font-size: 10px; white-space: nowrap; }
 .nd-tiles .nd-order { position: absolute; top: 2px; right: 2px; min-width: 14px; border-radius: 7px;
   background: #fc4; color: #000; font: bold 10px sans-serif; display: none; }
@@ -92,6 +93,7 @@ export function createSteerArea({ onContinue }) {
       const img = element("img");
       img.alt = `row ${source.index + 1}`;
       if (source.clip) {
+        figure.classList.add("nd-clip");  // the strip's mark of a clip: a thin green edge
         img.addEventListener("error", () => { if (source.still && img.src !== source.still) img.src = source.still; },
           { once: true });
       }

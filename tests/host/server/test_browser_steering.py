@@ -405,3 +405,30 @@ def test_a_pause_left_alone_times_out_and_says_so(session):
     assert lines == {"pause timed out after 0.1 min; continued unchanged"}, lines
     done = wait_steer(session, "s.status.startsWith('done')", "the run to finish")
     assert not done["open"] and done["status"] == f"done {outer}/{outer}"
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_a_video_pause_shows_each_rows_clip_as_its_tile(session, renderer):
+    from test_browser_ui import VIDEO_LENGTH, VIDEO_SIDE, graph
+
+    outer, inner, batch = 2, 2, 2
+    prompt = graph(outer, inner, size=VIDEO_SIDE, video_length=VIDEO_LENGTH)
+    prompt["4"]["inputs"]["batch_size"] = batch
+    prompt[str(SAMPLER_ID)]["inputs"].update(pause_every_outer_step=True, pause_timeout_minutes=10.0, steering="")
+    prepare(session, renderer, prompt, SAMPLER_ID)
+    queue_and_note_pauses(session)
+    wait_steer(session, "s.open && s.loaded === s.tiles && s.tiles > 0", "the pause of a video run")
+    paused = on_screen(session)
+    clips = session.js("__ndPauses")[0]["clips"]
+    assert paused["tiles"] == batch and len(clips) == batch, (paused, clips)
+    for src, clip in zip(paused["srcs"], clips):
+        assert f"filename={clip['filename']}" in src and "/view?" in src, (src, clip)
+    # No clip input: the fields are off and say why; cfg is the node's own and can change.
+    assert paused["prompt"]["disabled"] and paused["prompt"]["title"], paused["prompt"]
+    assert paused["cfg"]["shown"]
+    session.shot(f"26_video_paused_{renderer}")
+    press_continue(session)
+    done = wait_steer(session, "s.status.startsWith('done')", "the video run to finish")
+    assert not done["open"] and done["replay"] == ""
+    ours = session.page.problems_mentioning(*PACK_NEEDLES)
+    assert not ours, f"errors or warnings from the pack ({renderer}): {ours}"
