@@ -36,6 +36,10 @@ def _calls_per_run(sampler_function: Callable, dtype: torch.dtype) -> Callable[[
         # Levels that coincide at the run's precision are merged by sample_nested.
         cast = schedule.to(dtype)
         steps = int((cast[1:] < cast[:-1]).sum())
+        if name == "heunpp2":
+            # Three calls a step, but a Heun step (two) before its last level and one Euler call
+            # onto it, wherever the schedule ends (it compares with the last level, not with 0).
+            return 3 * steps - 3 if steps >= 2 else steps
         return stages * steps - (stages - 1) if float(cast[-1]) == 0.0 else stages * steps
 
     return calls
