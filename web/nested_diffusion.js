@@ -10,7 +10,7 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { NestedRuns, PHASE, canPause, canStop, costLine, frameLabel, statusText } from "./run_state.js";
-import { plannedCalls } from "./planned_calls.js";
+import { plannedCalls, useCallTable } from "./planned_calls.js";
 import { ClipPlayer, clipFactsText, frameCounterText } from "./clip_player.js";
 import { sourceNode, typeOf, widgetOf, widgetValue } from "./graph_lookup.js";
 import { parseRecord, replayText, seedWidgets, steerPrefill } from "./steer_state.js";
@@ -18,6 +18,7 @@ import { REPLAY_HEIGHT, STEER_CSS, STEER_HEIGHT, createReplayRow, createSteerAre
 
 const EVENT = "nested_diffusion.outer_step";
 const STOP_ROUTE = "/nested_diffusion/stop";
+const CALLS_ROUTE = "/nested_diffusion/model_calls";
 const PAUSE_ROUTE = "/nested_diffusion/pause";
 const STEER_ROUTE = "/nested_diffusion/steer";
 const PAUSED_EVENT = "nested_diffusion.paused";
@@ -500,6 +501,21 @@ function clearRecord(node) {
   markChanged();
 }
 
+// ---- the server's model-call table ------------------------------------------------------------
+
+/** The planned cost counts model calls with the server's own table (the one the progress bar
+ *  uses); until it arrives, costs of multi-call samplers show as estimates. */
+async function loadCallTable() {
+  try {
+    const response = await api.fetchApi(CALLS_ROUTE);
+    if (!response.ok) return;
+    useCallTable((await response.json())?.samplers);
+    refreshAllCosts();
+  } catch {
+    // An older server without the route: the estimates stay.
+  }
+}
+
 // ---- websocket events -----------------------------------------------------------------------
 
 function onExecuting(id) {
@@ -567,6 +583,7 @@ app.registerExtension({
   async setup() {
     // Vue nodes come and go (the renderer setting, a workflow load) without a hook to hear.
     setInterval(adoptPanels, VUE_ADOPT_INTERVAL_MS);
+    loadCallTable();
     api.addEventListener("execution_start", ({ detail }) => { currentPrompt = detail?.prompt_id ?? null; });
     api.addEventListener("executing", ({ detail }) => onExecuting(detail));
     api.addEventListener("execution_success", ({ detail }) => onPromptEnd(detail, false));
