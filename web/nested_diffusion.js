@@ -510,7 +510,7 @@ async function loadCallTable() {
     const response = await api.fetchApi(CALLS_ROUTE);
     if (!response.ok) return;
     useCallTable((await response.json())?.samplers);
-    refreshAllCosts();
+    refreshAllLines();
   } catch {
     // An older server without the route: the estimates stay.
   }
