@@ -244,7 +244,7 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
         assert state["prompt"]["value"] == NEW_PROMPT, state["prompt"]
         assert state["picked"] == [], "a new pause starts with no pick"
         press_continue(session)
-    done = wait_steer(session, f"s.status.startsWith('done') && !s.open", "the steered run to finish")
+    done = wait_steer(session, "s.status.startsWith('done') && !s.open", "the steered run to finish")
     session.shot(f"21_steered_done_{renderer}")
     assert done["status"] == f"done {outer}/{outer}"
     first_prompt = session.js("__nd.prompt")
@@ -276,7 +276,7 @@ def test_steer_a_paused_run_then_the_saved_workflow_replays_it(session, renderer
     session.bring_into_view()
     session.shot(f"22_replay_set_{renderer}")
     queue_and_note_pauses(session)
-    replayed = wait_steer(session, f"s.status.startsWith('done')", "the replay to finish")
+    replayed = wait_steer(session, "s.status.startsWith('done')", "the replay to finish")
     second_prompt = session.js("__nd.prompt")
     assert second_prompt != first_prompt
     assert session.js("__ndPauses") == [], "a replay must not pause"
