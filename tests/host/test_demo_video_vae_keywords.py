@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import comfy.sd
+import nodes
 
 from host_fixtures import pack_module
 
@@ -94,3 +95,14 @@ def test_decode_takes_the_hosts_keywords_too(demo_vae):
         named = demo_vae.decode(samples_in=latent, vae_options={})
         tiled = demo_vae.decode_tiled(latent, tile_x=16, tile_y=16, overlap=4)
     assert plain.shape == named.shape == tiled.shape == (2, FRAMES, 128, 128, 3) and torch.equal(plain, named)
+
+
+def test_core_vae_nodes_still_give_frames_and_one_clip(demo_vae):
+    # As ComfyUI's VAE Decode / VAE Encode call it (test_demo_video.py checks the pictures, with
+    # the demo's data, which needs scikit-learn).
+    latent = torch.rand(2, 1, FRAMES, 16, 16, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        (frames,) = nodes.VAEDecode().decode(demo_vae, {"samples": latent})
+        (again,) = nodes.VAEEncode().encode(demo_vae, frames[:FRAMES])
+    assert frames.shape == (2 * FRAMES, 128, 128, 3)
+    assert again["samples"].shape == (1, 1, FRAMES, 16, 16)
