@@ -3,6 +3,7 @@
 // details by nested_diffusion.js; object URLs are made and revoked through the two functions
 // given to the constructor, so every URL's life is visible to the tests. A video run's outer
 // step also names its draft clip (an animated WebP in ComfyUI's temp folder, served by /view).
+import { clipStatusText } from "./clip_player.js";
 import { costText } from "./planned_calls.js";
 import { pausedText, pausingText, resumedText, tileSources } from "./steer_state.js";
 
@@ -86,6 +87,7 @@ export class NestedRuns {
       elapsed: detail.elapsed,
       url: blob ? this.createUrl(blob) : null,
       clip: clipOf(detail, clipUrl),
+      clipNote: typeof detail.clip_note === "string" && detail.clip_note ? detail.clip_note : null,
     };
     run.frames.push(frame);
     run.started = true;
@@ -239,7 +241,8 @@ export function statusText(run) {
   const n = run.total ?? "?";
   // A video run names its clip's length right after the step: the line is cut at the panel's
   // width, and the time at its end is the first to go.
-  const clip = last?.clip?.frames ? ` · ${last.clip.frames}-frame clip` : "";
+  const clipWords = clipStatusText(last?.clip, last?.clipNote);
+  const clip = clipWords ? ` · ${clipWords}` : "";
   switch (run.phase) {
     case PHASE.RUNNING: {
       if (run.pauseRequested) return pausingText(last?.step ?? 0, run.total);
