@@ -19,7 +19,7 @@ from server_prompts import LATENT, MODEL, nested_ksampler_advanced_node, save_la
 MISSING = object()
 # Step counts multiply into model calls (outer x inner), so in-range values stay small: the
 # fuzz looks for crashes and hangs, not for long legitimate runs.
-COSTLY = {"outer_steps", "inner_steps", "end_at_outer_step"}
+COSTLY = {"outer_steps", "inner_steps", "end_at_outer_step", "pause_timeout_minutes"}
 
 
 @dataclass
