@@ -14,6 +14,7 @@ import { plannedCalls, useCallTable } from "./planned_calls.js";
 import { ClipPlayer, clipFactsText, frameCounterText } from "./clip_player.js";
 import { sourceNode, typeOf, widgetOf, widgetValue } from "./graph_lookup.js";
 import { parseRecord, replayText, seedWidgets, steerPrefill } from "./steer_state.js";
+import { hasNodeMenuHook, nodeMenuItems } from "./node_menu.js";
 import { REPLAY_HEIGHT, STEER_CSS, STEER_HEIGHT, createReplayRow, createSteerArea } from "./steer_panel.js";
 
 const EVENT = "nested_diffusion.outer_step";
@@ -38,6 +39,9 @@ const runs = new NestedRuns({
   revokeUrl: (url) => URL.revokeObjectURL(url),
 });
 let currentPrompt = null;
+// Whether the node menu entries come from the extension hook or from the prototype patch, never
+// both (a frontend with the hook also still calls getExtraMenuOptions: each entry would show twice).
+const MENU_HOOK = hasNodeMenuHook(app);
 
 // ---- graph lookups --------------------------------------------------------------------------
 
@@ -55,6 +59,12 @@ function nodeByExecutionId(id) {
 function runsNested(node) {
   if (PACK_NODES.has(typeOf(node))) return true;
   return CUSTOM_SAMPLING_NODES.has(typeOf(node)) && typeOf(sourceNode(node, "sampler")) === NESTED_SAMPLER;
+}
+
+/** The node's right-click entries (node_menu.js), for whichever mechanism the frontend has. */
+function menuItems(node) {
+  const run = node.nestedDiffusionKey != null ? runs.run(node.nestedDiffusionKey) : null;
+  return nodeMenuItems({ nested: runsNested(node), run, stop: () => stopAndKeep(node), pause: () => pauseRun(node) });
 }
 
 // ---- cost before running --------------------------------------------------------------------
@@ -546,18 +556,15 @@ app.registerExtension({
   name: "nested_diffusion.outer_step_status",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!PACK_NODES.has(nodeData.name) && !CUSTOM_SAMPLING_NODES.has(nodeData.name)) return;
-    const menu = nodeType.prototype.getExtraMenuOptions;
-    nodeType.prototype.getExtraMenuOptions = function (canvas, options) {
-      const result = menu?.apply(this, arguments);
-      if (runsNested(this)) {
-        const run = this.nestedDiffusionKey != null ? runs.run(this.nestedDiffusionKey) : null;
-        options.push({ content: "Nested Diffusion: stop and keep current image", disabled: !canStop(run),
-          callback: () => stopAndKeep(this) });
-        options.push({ content: "Nested Diffusion: pause after this outer step", disabled: !canPause(run),
-          callback: () => pauseRun(this) });
-      }
-      return result;
-    };
+    if (!MENU_HOOK) {
+      // Frontends without the extension hook (1.27.10) only know the node's own menu method.
+      const menu = nodeType.prototype.getExtraMenuOptions;
+      nodeType.prototype.getExtraMenuOptions = function (canvas, options) {
+        const result = menu?.apply(this, arguments);
+        options.push(...menuItems(this));
+        return result;
+      };
+    }
     if (CUSTOM_SAMPLING_NODES.has(nodeData.name)) {
       // Their panel appears once a nested sampler feeds them; other graphs stay untouched.
       const connections = nodeType.prototype.onConnectionsChange;
@@ -568,6 +575,11 @@ app.registerExtension({
         return result;
       };
     }
+  },
+  // The supported way where the frontend calls it (see hasNodeMenuHook): entries appended to
+  // every node's menu, none for other nodes. An array always: the frontend flattens the answers.
+  getNodeMenuItems(node) {
+    return MENU_HOOK ? menuItems(node) : [];
   },
   nodeCreated(node) {
     if (PACK_NODES.has(typeOf(node))) ensurePanel(node);
