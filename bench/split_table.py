@@ -113,8 +113,8 @@ def markdown(figures: dict, schedulers: list[str]) -> str:
                 mark = " **(beats best plain)**" if best is not None and c["final"] < best else ""
                 cells.append(f"{c['final']:.1f} ({c['first']:.1f}){calls}{mark}")
             lines.append(f"| nested {split.replace('x', ' x ')} | " + " | ".join(cells) + " |")
-        plain = [f"{table['plain'][s]:.1f}" + (" (best)" if table["plain"].get(s) == best else "")
-                 if s in table["plain"] else ("(not a ComfyUI scheduler)" if s in PACK_ONLY else "") for s in schedulers]
+        plain = [(f"{table['plain'][s]:.1f}" + (" (best)" if table["plain"][s] == best else "")) if s in table["plain"]
+                 else ("(not a ComfyUI scheduler)" if s in PACK_ONLY else "") for s in schedulers]
         lines += [f"| plain {budget} steps | " + " | ".join(plain) + " |", ""]
     lines.append(f"Floor (real training digits against the held-out ones): {figures['floor']:.2f}; "
                  f"{figures['samples']} samples per point.")
