@@ -44,17 +44,21 @@ from itertools import combinations
 from pathlib import Path
 
 PACK_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_SEED = 7
 OUTER, INNER, CFG, SCHEDULER = 5, 20, 3.0, "paper_faithful"   # the digits demo template's settings
 BATCH = 4
 # (label, node, inner sampler, outer eta): the KSampler nodes run eta 0; eta > 0 needs
 # SamplerNestedDiffusion (in SamplerCustom).
 SETTINGS = (
-    ("NestedKSampler, euler_ancestral (eta 0)", "ksampler", "euler_ancestral", 0.0),
-    ("NestedKSampler, euler (eta 0)", "ksampler", "euler", 0.0),
-    ("SamplerNestedDiffusion, euler_ancestral, eta 1", "custom", "euler_ancestral", 1.0),
-    ("SamplerNestedDiffusion, euler, eta 1", "custom", "euler", 1.0),
+    ("NestedKSampler, euler_ancestral (eta 0)", "ksampler", "euler_ancestral", 0.0, 1),
+    ("NestedKSampler, euler (eta 0)", "ksampler", "euler", 0.0, 1),
+    ("SamplerNestedDiffusion, euler_ancestral, eta 1", "custom", "euler_ancestral", 1.0, 1),
+    ("SamplerNestedDiffusion, euler, eta 1", "custom", "euler", 1.0, 1),
+    ("NestedKSampler, euler_ancestral (eta 0), pick after outer step 2", "ksampler", "euler_ancestral", 0.0, 2),
 )
+# The template's run (and the filmstrip's): a seed whose batch of 4 differs visibly at outer step 1
+# (the largest spread of seeds 0-23 for "3"), and its most distinct row as the pick.
+TEMPLATE_SEED, TEMPLATE_DIGIT, TEMPLATE_PICK, NEW_DIGIT = 18, 3, 3, 8
+TEMPLATE = PACK_ROOT / "example_workflows" / "Nested Diffusion - steer a running generation.json"
 MARKERS = ("<!-- steer_evidence.py: tables start -->", "<!-- steer_evidence.py: tables end -->")
 
 
@@ -72,6 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--page", type=Path, default=PACK_ROOT / "docs" / "steering.md",
                    help="page whose table markers get the tables ('' for none)")
     p.add_argument("--filmstrip", type=Path, default=PACK_ROOT / "docs" / "steering_filmstrip.png")
+    p.add_argument("--thumbnail", type=Path, default=None,
+                   help="also write the template's thumbnail (a steered run of the template graph) to this .jpg")
+    p.add_argument("--pictures-only", action="store_true", help="only the filmstrip (and --thumbnail): no measurements")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if args.quick:
@@ -217,9 +224,10 @@ class Session:
         with torch.inference_mode():
             if node == "ksampler":
                 extra = {"clip": self.clip, "steering": steering} if steering else {}
-                out, images = self.pack.NODE_CLASS_MAPPINGS["NestedKSampler"]().sample(
+                result = self.pack.NODE_CLASS_MAPPINGS["NestedKSampler"]().sample(
                     self.model, seed, self.outer, self.inner, self.cfg, sampler, SCHEDULER, self.text(text),
                     self.text(""), latent, **extra)
+                out, images = result["result"] if isinstance(result, dict) else result  # with a UI output
                 final, outer = out["samples"], images["samples"]
             else:
                 final, outer = self._custom(seed, latent, text, sampler, eta, steering)
@@ -268,10 +276,11 @@ def grouped_pick(groups: int, rows_per_group: int = BATCH):
     return [g + groups * items[g] for g in range(groups)], items
 
 
-def measure_spread(s: Session, setting, n_groups: int, chunk: int, after=1):
-    """Steered (pick after ``after``) and unsteered spread of groups of 4, and the pick distances."""
+def measure_spread(s: Session, setting, n_groups: int, chunk: int):
+    """Steered (pick after the setting's outer step) and unsteered spread of groups of 4, and the
+    pick distances."""
     torch = s.torch
-    label, node, sampler, eta = setting
+    label, node, sampler, eta, after = setting
     steered, unsteered, to_picked, to_others = [], [], [], []
     for c in range(0, n_groups, chunk):
         g = min(chunk, n_groups - c)
@@ -286,7 +295,7 @@ def measure_spread(s: Session, setting, n_groups: int, chunk: int, after=1):
         to_others.append(fig["to_others"])
         unsteered.append(spread_of(as_groups(final_u)))
     cat = torch.cat
-    return {"setting": label, "node": node, "inner_sampler": sampler, "eta": eta,
+    return {"setting": label, "node": node, "inner_sampler": sampler, "eta": eta, "after": after,
             "spread_steered": mean_sd(cat(steered)), "spread_unsteered": mean_sd(cat(unsteered)),
             "to_picked": mean_sd(cat(to_picked)), "to_others": mean_sd(cat(to_others))}
 
@@ -340,8 +349,9 @@ def markdown(result: dict) -> str:
               "| finals' distance to the picked item's outer image 1 | to the other items' outer images 1 | "
               "spread of the 4 finals |", "|---|---|---|",
               f"| {fmt(d['to_picked'])} | {fmt(d['to_others'])} | {fmt(d['spread'])} |", ""]
-    lines += [f"**Spread of the 4 finals**, steered (pick after outer step 1) against unsteered, "
-              f"{result['spread'][0]['spread_steered']['n']} groups of 4 per setting:", "",
+    lines += [f"**Spread of the 4 finals**, steered (pick after outer step 1 unless said) against unsteered, "
+              f"{result['spread'][0]['spread_steered']['n']} groups of 4 per setting; last column: the finals' "
+              "distance to the picked item's outer image / to the other items' (at the step of the pick):", "",
               "| setting | spread, unsteered batch | spread after the pick | distance to the pick / to the others |",
               "|---|---|---|---|"]
     for row in result["spread"]:
@@ -375,15 +385,14 @@ def write_page(page: Path, table: str) -> None:
     page.write_text(f"{head}{MARKERS[0]}\n{table}{MARKERS[1]}{tail}", encoding="utf-8")
 
 
-def filmstrip(s: Session, path: Path, seed=TEMPLATE_SEED, digit=7, pick=None, old=3, new=8, k=2):
+def filmstrip(s: Session, path: Path, seed=TEMPLATE_SEED, digit=TEMPLATE_DIGIT, pick=TEMPLATE_PICK, old=TEMPLATE_DIGIT,
+              new=NEW_DIGIT, k=2):
     """A real run: the batch at outer step 1 with the pick framed, the 4 variants' later outer
     images; then a prompt change (old -> new after outer step k) against the unsteered run."""
     from PIL import Image, ImageDraw
 
     torch = s.torch
     _, outer_u = s.run(seed, BATCH, f"a handwritten {digit}")
-    if pick is None:
-        pick = 0
     _, outer_s = s.run(seed, BATCH, f"a handwritten {digit}", steps=[{"after": 1, "pick": [pick]}])
     _, old_run = s.run(seed, 1, f"a handwritten {old}")
     _, new_run = s.run(seed, 1, f"a handwritten {old}", steps=[{"after": k, "prompt": f"a handwritten {new}"}])
@@ -408,8 +417,8 @@ def filmstrip(s: Session, path: Path, seed=TEMPLATE_SEED, digit=7, pick=None, ol
         for c in range(1, s.outer):
             put(outer_s[c][r], r, c)
         draw.text((8, head + r * (tile + gap) + tile // 2 - 12),
-                  (f"batch of 4, '{digit}': picked\nafter step 1 (red); row {r + 1}" if r == pick
-                   else f"row {r + 1}: after the pick, a\nvariant of the picked image"), fill="black")
+                  f"row {r + 1}" + (": picked after outer step 1" if r == pick else ""), fill="black")
+    draw.text((8, 8), "column 1: the batch of 4; then\nevery row goes on from the pick", fill="black")
     y0 = head + BATCH * (tile + gap) + 4
     draw.line((0, y0 + 6, canvas.width, y0 + 6), fill="#999999")
     for i, (run, text) in enumerate(((old_run, f"'{old}', unsteered"),
@@ -421,6 +430,47 @@ def filmstrip(s: Session, path: Path, seed=TEMPLATE_SEED, digit=7, pick=None, ol
     canvas.save(path)
 
 
+def template_steering(prompt: dict, sigmas) -> str:
+    """The record the thumbnail replays on the template: pick after outer step 1, then the prompt
+    changed to NEW_DIGIT after outer step 2 (what its Note asks the user to try)."""
+    k = prompt["5"]["inputs"]
+    return record(prompt["4"]["inputs"]["batch_size"], k["sampler_name"], k["inner_steps"], k["outer_steps"], sigmas,
+                  k["seed"], [{"after": 1, "pick": [TEMPLATE_PICK]}, {"after": 2, "prompt": f"a handwritten {NEW_DIGIT}"}])
+
+
+def thumbnail(s: Session, path: Path) -> list[int]:
+    """The template graph as shipped, run in-process with the steering record of ``template_steering``:
+    a grid of the batch (rows) by outer step (columns); column 1 holds the batch before the pick,
+    the picked tile framed. Returns what the classifier reads in the finals."""
+    import nodes
+    from PIL import Image, ImageDraw
+
+    import ui_workflow  # tests/helpers
+
+    classes = {**nodes.NODE_CLASS_MAPPINGS, **s.pack.NODE_CLASS_MAPPINGS}
+    workflow = json.loads(TEMPLATE.read_text())
+    workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] != "Note"]       # frontend only
+    prompt = ui_workflow.api_prompt(workflow, lambda t: classes[t].INPUT_TYPES())
+    prompt = {key: node for key, node in prompt.items() if node["class_type"] not in ("SaveImage", "PreviewImage")}
+    prompt["5"]["inputs"]["steering"] = template_steering(prompt, s.sigmas)
+    outputs = ui_workflow.run_graph(prompt, classes)
+    steps, batch = prompt["5"]["inputs"]["outer_steps"], prompt["4"]["inputs"]["batch_size"]
+    images = outputs["8"][0].reshape(steps, batch, 64, 64, 3)            # VAE Decode of outer_step_images
+    cell = 72
+    canvas = Image.new("RGB", (steps * cell + 6, batch * cell + 6), "#808080")
+    draw = ImageDraw.Draw(canvas)
+    for r in range(batch):
+        for c in range(steps):
+            array = (images[c, r].float().clamp(0, 1) * 255).round().byte().cpu().numpy()
+            x, y = 6 + c * cell, 6 + r * cell
+            canvas.paste(Image.fromarray(array), (x, y))
+            if c == 0 and r == TEMPLATE_PICK:
+                draw.rectangle((x - 3, y - 3, x + 66, y + 66), outline="#d62728", width=3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, quality=92)
+    return s.read(outputs["5"][0]["samples"]).tolist()
+
+
 def main(argv=None):
     args = parse_args(argv)
     import sys
@@ -430,7 +480,6 @@ def main(argv=None):
     from demo_session import open_demo
 
     env = open_demo("bench/steer_evidence.py", args.threads)
-    sys.path.insert(0, "")
     import host_env  # tests/helpers, on sys.path after open_demo
 
     started = time.time()
@@ -438,7 +487,13 @@ def main(argv=None):
     ks = [int(k) for k in args.ks.split(",")]
     pairs = [tuple(int(d) for d in p.split(":")) for p in args.pairs.split(",")]
 
-    final, _ = s.run(TEMPLATE_SEED, 8, "a handwritten 7")
+    if args.thumbnail:
+        print(f"thumbnail {args.thumbnail}: finals read as {thumbnail(s, args.thumbnail)}", flush=True)
+    if args.pictures_only:
+        filmstrip(s, args.filmstrip)
+        print(f"wrote {args.filmstrip}")
+        return
+    final, _ = s.run(TEMPLATE_SEED, 8, f"a handwritten {TEMPLATE_DIGIT}")
     decode_error = check_decoding(s, final)
     print(f"closed-form drawing vs VAE Decode: largest difference {decode_error:.2e}", flush=True)
 
