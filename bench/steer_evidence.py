@@ -193,8 +193,10 @@ class Session:
     """The demo model, its CLIP, VAE and classifier, and the pack's nodes, in-process."""
 
     def __init__(self, env, outer=OUTER, inner=INNER, cfg=CFG):
+        import comfy.utils
         import nodes
 
+        comfy.utils.PROGRESS_BAR_ENABLED = False   # the nodes' progress bars (thousands of runs)
         self.torch, self.pack, self.nodes = env.torch, env.pack, nodes
         self.model, self.clip, self.vae = env.pack.NODE_CLASS_MAPPINGS["NestedDiffusionDemoModel"]().load()
         self.judge = env.classifier.load_classifier()
