@@ -20,11 +20,13 @@ from .schedules import (
     stretch_for_denoise,
     validate_outer_sigmas,
 )
+from .steering import Intervention, pick_rows, record_text, run_fingerprint
 
 __all__ = [
     "END_SIGMA_MIN", "END_ZERO", "FLOW", "INNER_ENDS", "PATHS", "VE",
-    "ModelCallGate", "NfePlan",
+    "Intervention", "ModelCallGate", "NfePlan",
     "flow_posterior_split", "inner_from_full", "inner_from_range", "inner_seed", "nearest_timestep",
-    "nfe_plan", "outer_noise_source", "outer_step", "paper_inner_sigmas", "paper_outer_sigmas", "rounded_linspace",
+    "nfe_plan", "outer_noise_source", "outer_step", "paper_inner_sigmas", "paper_outer_sigmas", "pick_rows",
+    "record_text", "rounded_linspace", "run_fingerprint",
     "sample_nested", "stretch_for_denoise", "validate_outer_sigmas", "ve_ancestral_split",
 ]

@@ -115,6 +115,7 @@ def sample_nested(
     inner_extra_args: Callable[[dict, torch.Tensor, int], dict] | None = None,
     leftover_noise: bool = False,
     on_stop: Callable[[int], None] | None = None,
+    between_steps: Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """Nested Diffusion with the k-diffusion sampler convention.
 
@@ -154,6 +155,11 @@ def sample_nested(
             from which a later run with the rest of the schedule continues.
         on_stop: called once, with the number of outer images made, when ``should_stop`` ends
             the run before its last outer step; a run that reaches its end never calls it.
+        between_steps: ``f(k, x, image) -> (x, image)`` at every boundary the run continues
+            past: after outer step k (1-based) has shown its image and moved the outer state to
+            its next level, before the next inner runs. It may pause, or steer: return other
+            rows (picking batch items) or change what the next inner runs call (``steering``).
+            ``should_stop`` is polled again after it, so a stop while paused ends the run there.
 
     Returns:
         The final sample, with the dtype and device of ``x``.
@@ -203,8 +209,13 @@ def sample_nested(
                       "denoised": image, "nfe": counted.calls})
         noise = noise_sampler(sigma, sigma_next) if (eta > 0 and sigma_next > 0) else None
         x = outer_step(path, x, image, sigma, sigma_next, eta, noise).to(dtype=image.dtype)
-        if should_stop is not None and sigma_next > outer[-1] and should_stop():
-            return stop_here(i + 1, x, sigma_next)
+        if sigma_next > outer[-1]:
+            if should_stop is not None and should_stop():
+                return stop_here(i + 1, x, sigma_next)
+            if between_steps is not None:
+                x, image = between_steps(i + 1, x, image)
+                if should_stop is not None and should_stop():
+                    return stop_here(i + 1, x, sigma_next)
     return x
 
 

@@ -14,6 +14,8 @@ from .linked_inputs import literal_link_error
 from .nested_sampler import nested_sampler_object
 from .node_inputs import MAX_STEPS, check_choice, check_denoise, check_steps
 from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
+from .steering_inputs import HIDDEN, UI_KEY, check_steering_inputs, steering_inputs, write_record
+from .steering_run import SteeringOptions
 from .stop_requests import RerunAfterStop
 from .time_budget import check_max_seconds, max_seconds_input
 
@@ -58,7 +60,7 @@ def _check_common(outer_steps, inner_steps, sampler_name, scheduler) -> None:
 
 
 def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps, positive, negative,
-               latent, sigmas, leftover_noise=False, max_seconds=0.0):
+               latent, sigmas, leftover_noise=False, max_seconds=0.0, steering=SteeringOptions()):
     """Sample with the nested KSAMPLER through ComfyUI's own sample_custom; returns (latent, images).
 
     The outer-step images are collected from the callback sample_custom's KSAMPLER calls once
@@ -71,7 +73,7 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
         noise = empty_noise(latent_image)
     images: list[torch.Tensor] = []
     sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, leftover_noise=leftover_noise,
-                                    max_seconds=max_seconds)
+                                    max_seconds=max_seconds, steering=steering)
     preview = latent_preview.prepare_callback(model, len(sigmas) - 1)
 
     def callback(step, x0, x, total_steps):
@@ -94,8 +96,27 @@ class _NestedKSamplerNode(RerunAfterStop):
     FUNCTION = "sample"
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model=None, positive=None, negative=None, latent_image=None):
-        return literal_link_error(model=model, positive=positive, negative=negative, latent_image=latent_image)
+    def VALIDATE_INPUTS(cls, model=None, positive=None, negative=None, latent_image=None, clip=None):
+        return literal_link_error(model=model, positive=positive, negative=negative, latent_image=latent_image,
+                                  clip=clip)
+
+    def _steered(self, run, clip, pause_every_outer_step, pause_timeout_minutes, steering, unique_id, prompt,
+                 extra_pnginfo):
+        """Runs ``run(options)`` with this node's steering; returns its outputs with the record
+        as UI output, written into the prompt and workflow when the run was steered live."""
+        check_steering_inputs(pause_timeout_minutes, steering)
+        records: list[str] = []
+        options = SteeringOptions(pause_every_outer_step=bool(pause_every_outer_step),
+                                  pause_timeout_s=float(pause_timeout_minutes) * 60.0, record=steering, clip=clip,
+                                  owns_conditioning=True, record_node=None if unique_id is None else str(unique_id),
+                                  on_record=records.append)
+        outputs = run(options)
+        record = records[-1] if records else ""
+        if record and record != steering:
+            write_record(record, unique_id, type(self), prompt, extra_pnginfo)
+        if not record:
+            return outputs
+        return {"ui": {UI_KEY: [record]}, "result": outputs}
 
 
 class NestedKSampler(_NestedKSamplerNode):
@@ -114,17 +135,21 @@ class NestedKSampler(_NestedKSamplerNode):
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                   "tooltip": "How much of the outer schedule to run, as in KSampler: below 1 "
                                              "keeps part of the input latent (img2img). Must be above 0."}),
-        }, "optional": {"max_seconds": max_seconds_input()}}
+        }, "optional": {"max_seconds": max_seconds_input(), **steering_inputs(with_clip=True)}, "hidden": HIDDEN}
 
     def sample(self, model, seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive, negative,
-               latent_image, denoise=1.0, max_seconds=0.0):
+               latent_image, denoise=1.0, max_seconds=0.0, clip=None, pause_every_outer_step=False,
+               pause_timeout_minutes=10.0, steering="", unique_id=None, prompt=None, extra_pnginfo=None):
         _check_common(outer_steps, inner_steps, sampler_name, scheduler)
         check_denoise(denoise)
         check_max_seconds(max_seconds)
         sigmas = outer_sigmas(model.get_model_object("model_sampling"), scheduler, outer_steps, denoise)
-        return run_nested(model, seed=seed, add_noise=True, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
-                          inner_steps=inner_steps, positive=positive, negative=negative, latent=latent_image,
-                          sigmas=sigmas, max_seconds=max_seconds)
+        return self._steered(
+            lambda options: run_nested(model, seed=seed, add_noise=True, cfg=cfg, sampler_name=sampler_name,
+                                       scheduler=scheduler, inner_steps=inner_steps, positive=positive,
+                                       negative=negative, latent=latent_image, sigmas=sigmas,
+                                       max_seconds=max_seconds, steering=options),
+            clip, pause_every_outer_step, pause_timeout_minutes, steering, unique_id, prompt, extra_pnginfo)
 
 
 class NestedKSamplerAdvanced(_NestedKSamplerNode):
@@ -151,11 +176,12 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
             "return_with_leftover_noise": (["disable", "enable"], {
                 "tooltip": "enable: when stopping early, return the noisy outer state for a later node to "
                            "continue. disable: return the last outer step's finished image."}),
-        }, "optional": {"max_seconds": max_seconds_input()}}
+        }, "optional": {"max_seconds": max_seconds_input(), **steering_inputs(with_clip=True)}, "hidden": HIDDEN}
 
     def sample(self, model, add_noise, noise_seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive,
                negative, latent_image, start_at_outer_step, end_at_outer_step, return_with_leftover_noise,
-               max_seconds=0.0):
+               max_seconds=0.0, clip=None, pause_every_outer_step=False, pause_timeout_minutes=10.0, steering="",
+               unique_id=None, prompt=None, extra_pnginfo=None):
         _check_common(outer_steps, inner_steps, sampler_name, scheduler)
         check_max_seconds(max_seconds)
         end = min(end_at_outer_step, outer_steps)
@@ -168,7 +194,9 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
         if not leftover:
             sigmas[-1] = 0.0
         sigmas = sigmas[start_at_outer_step:]
-        return run_nested(model, seed=noise_seed, add_noise=add_noise == "enable", cfg=cfg, sampler_name=sampler_name,
-                          scheduler=scheduler, inner_steps=inner_steps, positive=positive, negative=negative,
-                          latent=latent_image, sigmas=sigmas, leftover_noise=leftover,
-                          max_seconds=max_seconds)
+        return self._steered(
+            lambda options: run_nested(model, seed=noise_seed, add_noise=add_noise == "enable", cfg=cfg,
+                                       sampler_name=sampler_name, scheduler=scheduler, inner_steps=inner_steps,
+                                       positive=positive, negative=negative, latent=latent_image, sigmas=sigmas,
+                                       leftover_noise=leftover, max_seconds=max_seconds, steering=options),
+            clip, pause_every_outer_step, pause_timeout_minutes, steering, unique_id, prompt, extra_pnginfo)

@@ -10,7 +10,7 @@ null cannot be told from a link; it fails when the node runs.)
 from __future__ import annotations
 
 LINK_TYPES = {"model": "MODEL", "positive": "CONDITIONING", "negative": "CONDITIONING",
-              "latent_image": "LATENT", "inner_sampler_override": "SAMPLER"}
+              "latent_image": "LATENT", "inner_sampler_override": "SAMPLER", "clip": "CLIP"}
 
 
 def literal_link_error(**given) -> bool | str:

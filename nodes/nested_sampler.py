@@ -15,13 +15,14 @@ import comfy.model_management
 import comfy.model_sampling
 import comfy.samplers
 
-from ..nested_core import FLOW, VE, sample_nested
+from ..nested_core import FLOW, VE, run_fingerprint, sample_nested
 from .comfy_schedules import inner_schedule
 from .host_access import executing_context
 from .host_latents import packed_shapes
 from .outer_step_reporter import OuterStepReporter
 from .progress import CallProgress, planned_step_calls
 from .schedule_position import InnerRunSetup
+from .steering_run import SteeringOptions, SteeringSession
 from .stop_requests import STOPS
 from .time_budget import TimeBudget
 
@@ -52,10 +53,11 @@ def check_latent_channels(x: torch.Tensor, latent_format) -> None:
 @torch.no_grad()
 def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, *,
                             inner, inner_steps, inner_scheduler, eta, leftover_noise, max_seconds,
-                            fresh_cache_per_inner_run=True):
+                            fresh_cache_per_inner_run=True, inner_name="", steering=SteeringOptions()):
     """The KSAMPLER sampler function; ``inner`` is the resolved inner SAMPLER.
     ``fresh_cache_per_inner_run=False`` (no node sets it; bench/cache_effect.py measures it)
-    lets EasyCache/LazyCache carry their state into inner runs that start above its last level."""
+    lets EasyCache/LazyCache carry their state into inner runs that start above its last level.
+    ``steering`` (steering_run.py) pauses and steers the run between outer steps."""
     patcher = model.inner_model.model_patcher
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")
@@ -79,9 +81,13 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     stopped_at: list[int] = []
     # Each inner run is, for the host, a run along its path down the schedule (schedule_position.py).
     inner_setup = InnerRunSetup(model, model_sampling, sigmas, fresh_cache_per_inner_run)
+    fingerprint = run_fingerprint((extra_args or {}).get("seed"), sigmas, x.shape[0], inner_name, inner_steps)
+    session = SteeringSession(steering, model, fingerprint, prompt_id, ctx.node_id if ctx is not None else None,
+                              extra_args or {}, latent_format, packed_shapes(patcher), len(sigmas) - 1,
+                              budget.paused_for, should_stop)
     STOPS.begin(prompt_id)
     try:
-        return sample_nested(
+        result = sample_nested(
             inner_setup.watch(progress.wrap(model)), x, sigmas, extra_args, on_outer_step, disable,
             inner_sampler=inner.sampler_function,
             inner_options=inner.extra_options,
@@ -93,7 +99,10 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
             inner_extra_args=inner_setup,
             leftover_noise=leftover_noise,
             on_stop=stopped_at.append,
+            between_steps=session,
         )
+        session.finish()
+        return result
     finally:
         progress.close()
         STOPS.end(prompt_id, stopped_early=bool(stopped_at))
@@ -101,10 +110,15 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
 
 def nested_sampler_object(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
                           inner_override=None, leftover_noise: bool = False,
-                          max_seconds: float = 0.0, fresh_cache_per_inner_run: bool = True) -> comfy.samplers.KSAMPLER:
+                          max_seconds: float = 0.0, fresh_cache_per_inner_run: bool = True,
+                          steering: SteeringOptions = SteeringOptions()) -> comfy.samplers.KSAMPLER:
     """The nested sampler as a SAMPLER for sample_custom / SamplerCustom(Advanced): pure
     configuration. The nodes check their inputs before calling this."""
-    options = {"inner": resolve_inner(inner_sampler, inner_override), "inner_steps": int(inner_steps),
+    inner = resolve_inner(inner_sampler, inner_override)
+    inner_name = inner_sampler if inner_override is None else \
+        getattr(inner.sampler_function, "__name__", "override").removeprefix("sample_")
+    options = {"inner": inner, "inner_steps": int(inner_steps),
                "inner_scheduler": inner_scheduler, "eta": float(eta), "leftover_noise": leftover_noise,
-               "max_seconds": float(max_seconds), "fresh_cache_per_inner_run": bool(fresh_cache_per_inner_run)}
+               "max_seconds": float(max_seconds), "fresh_cache_per_inner_run": bool(fresh_cache_per_inner_run),
+               "inner_name": inner_name, "steering": steering}
     return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options=options)

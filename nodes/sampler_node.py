@@ -6,6 +6,8 @@ from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
 from .linked_inputs import literal_link_error
 from .nested_sampler import nested_sampler_object
 from .node_inputs import MAX_STEPS, check_choice, check_eta, check_steps
+from .steering_inputs import HIDDEN, check_steering_inputs, steering_inputs
+from .steering_run import SteeringOptions
 from .stop_requests import RerunAfterStop
 from .time_budget import check_max_seconds, max_seconds_input
 
@@ -45,7 +47,9 @@ class SamplerNestedDiffusion(RerunAfterStop):
                     "tooltip": "Any configured sampler (e.g. from SamplerDPMPP_2M_SDE or SamplerEulerAncestral) "
                                "to use for the inner runs instead of inner_sampler."}),
                 "max_seconds": max_seconds_input(),
+                **steering_inputs(with_clip=False),
             },
+            "hidden": {"unique_id": HIDDEN["unique_id"]},
         }
 
     @classmethod
@@ -53,12 +57,19 @@ class SamplerNestedDiffusion(RerunAfterStop):
         return literal_link_error(inner_sampler_override=inner_sampler_override)
 
     def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None,
-                    max_seconds=0.0):
+                    max_seconds=0.0, pause_every_outer_step=False, pause_timeout_minutes=10.0, steering="",
+                    unique_id=None):
         check_steps("inner_steps", inner_steps)
         check_eta(eta)
         check_max_seconds(max_seconds)
+        check_steering_inputs(pause_timeout_minutes, steering)
+        # Pause and pick only: the guider (SamplerCustom's graph) owns conditioning and cfg. The
+        # record reaches this node's widget through the panel (the SAMPLER may be a cached one).
+        steer = SteeringOptions(pause_every_outer_step=bool(pause_every_outer_step),
+                                pause_timeout_s=float(pause_timeout_minutes) * 60.0, record=steering,
+                                record_node=None if unique_id is None else str(unique_id))
         check_choice("inner_scheduler", inner_scheduler, scheduler_names())
         if inner_sampler_override is None:
             check_choice("inner_sampler", inner_sampler, sampler_names())
         return (nested_sampler_object(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override,
-                                      max_seconds=max_seconds),)
+                                      max_seconds=max_seconds, steering=steer),)

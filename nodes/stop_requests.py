@@ -29,12 +29,24 @@ class StopRequests:
         self._running: dict[str, int] = {}
         self._requested: OrderedDict[str, None] = OrderedDict()
         self._stops = 0
+        self._steered = 0
 
     @property
     def stops(self) -> int:
         """How many runs ended early so far. Cached outputs from before a stop are not reused
         after it (the nodes' IS_CHANGED returns this), since a stopped run's output is partial."""
         return self._stops
+
+    def steered(self) -> None:
+        """A run was steered live: its output depends on more than its inputs."""
+        with self._lock:
+            self._steered += 1
+
+    @property
+    def cache_fingerprint(self) -> str:
+        """Changes whenever a run's output stopped depending on its inputs alone (stopped early or
+        steered live), so such an output is never served from ComfyUI's cache afterwards."""
+        return f"{self._stops}:{self._steered}"
 
     def begin(self, prompt_id: str) -> None:
         with self._lock:
@@ -64,6 +76,11 @@ class StopRequests:
                 self._requested.popitem(last=False)
             return targets
 
+    def running(self, prompt_id: str | None = None) -> list[str]:
+        """The prompts whose nested sampler runs now (only ``prompt_id``'s when given)."""
+        with self._lock:
+            return [p for p in self._running if prompt_id is None or p == prompt_id]
+
     def should_stop(self, prompt_id: str) -> bool:
         return prompt_id in self._requested
 
@@ -77,8 +94,8 @@ STOPS = StopRequests()
 
 
 class RerunAfterStop:
-    """Base of the pack's nodes: a stopped run's partial result must not be served from
-    ComfyUI's cache afterwards, so their IS_CHANGED fingerprint is the stop count.
+    """Base of the pack's nodes: a stopped or live-steered run's result must not be served from
+    ComfyUI's cache afterwards, so their IS_CHANGED fingerprint counts such runs.
 
     SamplerNestedDiffusion needs it too although it only builds the SAMPLER: SamplerCustom,
     which runs it, has no IS_CHANGED of its own, but ComfyUI's cache key of a node is the
@@ -86,5 +103,8 @@ class RerunAfterStop:
     value. So after a stop, SamplerCustom(Advanced) and everything downstream of it run again."""
 
     @classmethod
-    def IS_CHANGED(cls, **_inputs):
-        return STOPS.stops
+    def IS_CHANGED(cls, pause_every_outer_step=False, **_inputs):
+        # Step mode asks for a run to steer at every Queue, even when nothing else changed.
+        if pause_every_outer_step is True:
+            return float("nan")
+        return STOPS.cache_fingerprint

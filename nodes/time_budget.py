@@ -42,6 +42,10 @@ class TimeBudget:
         self.steps_done = 0
         self.exhausted = False
 
+    def paused_for(self, seconds: float) -> None:
+        """Time spent paused by the user is not the run's: the budget counts sampling time."""
+        self._start += seconds
+
     def outer_step_done(self, calls_so_far: int) -> None:
         self.steps_done += 1
         if self.seconds <= 0 or self.exhausted or self.steps_done >= len(self.step_calls):

@@ -59,10 +59,15 @@ def test_bad_max_seconds_names_the_input_and_range(bad):
         NODES["SamplerNestedDiffusion"]().get_sampler("euler", 2, "normal", 0.0, max_seconds=bad)
 
 
-def test_max_seconds_is_the_last_optional_input_of_the_three_nodes():
-    for name in ("NestedKSampler", "NestedKSamplerAdvanced", "SamplerNestedDiffusion"):
+def test_optional_inputs_keep_their_landed_order_on_the_three_nodes():
+    # Saved workflows store widget values by position: inputs added later come after max_seconds.
+    steering = ["pause_every_outer_step", "pause_timeout_minutes", "steering"]
+    expected = {"NestedKSampler": ["max_seconds", "clip", *steering],
+                "NestedKSamplerAdvanced": ["max_seconds", "clip", *steering],
+                "SamplerNestedDiffusion": ["inner_sampler_override", "max_seconds", *steering]}
+    for name, order in expected.items():
         spec = NODES[name].INPUT_TYPES()
-        assert list(spec["optional"])[-1] == "max_seconds", name
+        assert list(spec["optional"]) == order, name
         kind, options = spec["optional"]["max_seconds"]
         assert kind == "FLOAT" and options["default"] == 0.0 and options["min"] == 0.0 and options["tooltip"]
         assert "max_seconds" not in spec["required"]
