@@ -343,7 +343,7 @@ def last_winning_k(pair: dict):
 
 def markdown(result: dict) -> str:
     lines = [f"Measured by `{result['command_short']}` (ComfyUI {result['comfyui_version']}, {result['date']}, "
-             f"{result['threads']} torch thread, {result['seconds']:.0f} s). Distances are mean absolute "
+             f"{result['threads']} torch thread, {result['seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU). Distances are mean absolute "
              "differences of decoded images (0 = ink, 1 = paper); +- is one standard error.", ""]
     d = result["pick_distances"]
     lines += [f"**Pick** (batch of 4, 5 x 20, euler_ancestral, cfg 3, `{{\"after\":1,\"pick\":[j]}}`, "
@@ -484,7 +484,7 @@ def main(argv=None):
     env = open_demo("bench/steer_evidence.py", args.threads)
     import host_env  # tests/helpers, on sys.path after open_demo
 
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     s = Session(env)
     ks = [int(k) for k in args.ks.split(",")]
     pairs = [tuple(int(d) for d in p.split(":")) for p in args.pairs.split(",")]
@@ -518,6 +518,7 @@ def main(argv=None):
     result = {"comfyui_version": host_env.host_version(), "date": datetime.datetime.now(datetime.timezone.utc)
               .strftime("%Y-%m-%d %H:%M UTC"), "command": command, "command_short": short,
               "threads": args.threads, "torch": env.torch.__version__, "seconds": time.time() - started,
+              "cpu_seconds": time.process_time() - cpu_started,
               "model_cpu_seconds": s.model_seconds, "decode_check_max_abs": decode_error,
               "settings": {"outer_steps": OUTER, "inner_steps": INNER, "cfg": CFG, "scheduler": SCHEDULER},
               "pick_distances": distances, "spread": spread, "prompt": prompt}
