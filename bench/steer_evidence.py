@@ -79,6 +79,8 @@ def parse_args(argv=None):
     p.add_argument("--thumbnail", type=Path, default=None,
                    help="also write the template's thumbnail (a steered run of the template graph) to this .jpg")
     p.add_argument("--pictures-only", action="store_true", help="only the filmstrip (and --thumbnail): no measurements")
+    p.add_argument("--from-json", type=Path, default=None,
+                   help="only write the Markdown table and the page's tables again from this result file")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if args.quick:
@@ -343,8 +345,9 @@ def last_winning_k(pair: dict):
 
 def markdown(result: dict) -> str:
     lines = [f"Measured by `{result['command_short']}` (ComfyUI {result['comfyui_version']}, {result['date']}, "
-             f"{result['threads']} torch thread, {result['seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU). Distances are mean absolute "
-             "differences of decoded images (0 = ink, 1 = paper); +- is one standard error.", ""]
+             f"{result['threads']} torch thread, {result['seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU). "
+             "Distances are mean absolute differences of decoded images (0 = ink, 1 = paper); "
+             "+- is one standard error.", ""]
     d = result["pick_distances"]
     lines += [f"**Pick** (batch of 4, 5 x 20, euler_ancestral, cfg 3, `{{\"after\":1,\"pick\":[j]}}`, "
               f"{d['to_picked']['n']} seeds, one batch-4 run each):", "",
@@ -363,7 +366,8 @@ def markdown(result: dict) -> str:
               f"{result['prompt'][0]['runs']} images per cell): share of finals the classifier reads as the new "
               "digit / as the old one, and the correlation of the final with the unsteered run's outer image k "
               "(chance: with another image's).", "",
-              "| change | unsteered (old / new) | " + " | ".join(f"after {r['after']}" for r in result["prompt"][0]["by_k"])
+              "| change | unsteered (old / new) | "
+              + " | ".join(f"after {r['after']}" for r in result["prompt"][0]["by_k"])
               + " | last k where the new digit wins |",
               "|---|---|" + "---|" * len(result["prompt"][0]["by_k"]) + "---|"]
     for pair in result["prompt"]:
@@ -393,7 +397,6 @@ def filmstrip(s: Session, path: Path, seed=TEMPLATE_SEED, digit=TEMPLATE_DIGIT, 
     images; then a prompt change (old -> new after outer step k) against the unsteered run."""
     from PIL import Image, ImageDraw
 
-    torch = s.torch
     _, outer_u = s.run(seed, BATCH, f"a handwritten {digit}")
     _, outer_s = s.run(seed, BATCH, f"a handwritten {digit}", steps=[{"after": 1, "pick": [pick]}])
     _, old_run = s.run(seed, 1, f"a handwritten {old}")
@@ -436,16 +439,18 @@ def template_steering(prompt: dict, sigmas) -> str:
     """The record the thumbnail replays on the template: pick after outer step 1, then the prompt
     changed to NEW_DIGIT after outer step 2 (what its Note asks the user to try)."""
     k = prompt["5"]["inputs"]
+    steps = [{"after": 1, "pick": [TEMPLATE_PICK]}, {"after": 2, "prompt": f"a handwritten {NEW_DIGIT}"}]
     return record(prompt["4"]["inputs"]["batch_size"], k["sampler_name"], k["inner_steps"], k["outer_steps"], sigmas,
-                  k["seed"], [{"after": 1, "pick": [TEMPLATE_PICK]}, {"after": 2, "prompt": f"a handwritten {NEW_DIGIT}"}])
+                  k["seed"], steps)
 
 
 def thumbnail(s: Session, path: Path) -> list[int]:
     """The template graph as shipped, run in-process with the steering record of ``template_steering``:
     a grid of the batch (rows) by outer step (columns); column 1 holds the batch before the pick,
     the picked tile framed. Returns what the classifier reads in the finals."""
-    import nodes
     from PIL import Image, ImageDraw
+
+    import nodes
 
     import ui_workflow  # tests/helpers
 
@@ -473,9 +478,22 @@ def thumbnail(s: Session, path: Path) -> list[int]:
     return s.read(outputs["5"][0]["samples"]).tolist()
 
 
+def write_tables(result: dict, args) -> None:
+    table = markdown(result)
+    print(table)
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    args.markdown.write_text("# Steering evidence\n\n" + table, encoding="utf-8")
+    if str(args.page) not in ("", "."):
+        write_page(args.page, table)
+
+
 def main(argv=None):
     args = parse_args(argv)
     import sys
+
+    if args.from_json:
+        write_tables(json.loads(args.from_json.read_text(encoding="utf-8")), args)
+        return
 
     sys.path.insert(0, str(PACK_ROOT / "bench"))
     from comfy_inprocess import command_line
@@ -525,14 +543,9 @@ def main(argv=None):
     if args.filmstrip:
         filmstrip(s, args.filmstrip)
         print(f"wrote {args.filmstrip}")
-    table = markdown(result)
-    print(table)
-    for path in (args.json, args.markdown):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    args.markdown.write_text("# Steering evidence\n\n" + table, encoding="utf-8")
-    if str(args.page) not in ("", "."):
-        write_page(args.page, table)
+    write_tables(result, args)
     print(f"wrote {args.json}, {args.markdown}")
 
 

@@ -62,9 +62,8 @@ def test_record_matches_the_contract():
 def session():
     from types import SimpleNamespace
 
-    from host_fixtures import pack_module
-
     import host_env
+    from host_fixtures import pack_module
 
     env = SimpleNamespace(torch=torch, pack=host_env.load_pack(),
                           classifier=pack_module("nodes.demo_digits.classifier"),
