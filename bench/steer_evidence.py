@@ -39,6 +39,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import os
 import time
 from itertools import combinations
 from pathlib import Path
@@ -530,7 +531,10 @@ def main(argv=None):
         prompt.append(pair)
         print("prompt", json.dumps(pair), flush=True)
 
-    command = command_line("steer_evidence.py")
+    # The exact command, with this machine's folders as the docs write them.
+    command = (command_line("steer_evidence.py").replace(str(PACK_ROOT), "/path/to/nested-diffusion")
+               .replace(os.environ["COMFYUI_PATH"], "/path/to/ComfyUI")
+               .replace(sys.executable, "/path/to/comfy/venv/bin/python"))
     short = "bench/steer_evidence.py" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(
         (argv if argv is not None else sys.argv[1:])))
     result = {"comfyui_version": host_env.host_version(), "date": datetime.datetime.now(datetime.timezone.utc)
