@@ -35,29 +35,38 @@ class _StopRequested(Exception):
 
 
 class ModelCallGate:
-    """The model as every inner run sees it: each call first runs the caller's ``before_call``
-    hook (ComfyUI's interrupt check), then, once armed, polls ``should_stop`` and abandons the
-    inner run when it says so; calls that go through are counted (the NFE of the callback).
+    """The model as every inner run sees it, and the one place a run's model calls are counted.
+
+    Each call first runs the caller's ``before_call`` hook (ComfyUI's interrupt check), then,
+    once armed, polls ``should_stop`` and abandons the inner run when it says so; a call that
+    goes through is counted (the NFE of the callback) and then reported to ``after_call`` with
+    the count so far and the call's noise level (the ComfyUI adapter's progress bar and its
+    schedule-position hooks read both from here instead of wrapping the model again).
 
     Every other attribute is forwarded, so samplers that reach for ``model.inner_model``
     (ComfyUI's ancestral and SDE samplers read ``model_sampling`` that way) see the real one.
     """
 
     def __init__(self, model: Callable[..., torch.Tensor], before_call: Callable[[], None] | None,
-                 should_stop: Callable[[], bool] | None):
+                 should_stop: Callable[[], bool] | None,
+                 after_call: Callable[[int, float], None] | None = None):
         self._model = model
         self._before_call = before_call
         self._should_stop = should_stop
+        self._after_call = after_call
         self.stop_armed = False
         self.calls = 0
 
-    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self._before_call is not None:
             self._before_call()
         if self.stop_armed and self._should_stop is not None and self._should_stop():
             raise _StopRequested
         self.calls += 1
-        return self._model(*args, **kwargs)
+        out = self._model(x, sigma, *args, **kwargs)
+        if self._after_call is not None:
+            self._after_call(self.calls, float(sigma.reshape(-1)[0]))
+        return out
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -112,6 +121,7 @@ def sample_nested(
     noise_sampler: Callable[[float, float], torch.Tensor] | None = None,
     should_stop: Callable[[], bool] | None = None,
     before_model_call: Callable[[], None] | None = None,
+    after_model_call: Callable[[int, float], None] | None = None,
     inner_extra_args: Callable[[dict, torch.Tensor, int], dict] | None = None,
     leftover_noise: bool = False,
     on_stop: Callable[[int], None] | None = None,
@@ -148,6 +158,8 @@ def sample_nested(
             by one deterministic outer step toward that image). The first outer step always
             completes, so a viable image is always returned.
         before_model_call: called before every inner model call (ComfyUI's interrupt check).
+        after_model_call: ``f(calls_so_far, sigma)`` after every inner model call that went
+            through (the ComfyUI adapter's progress bar and schedule-position bookkeeping).
         inner_extra_args: ``f(extra_args_copy, inner_sigmas, i)`` may adjust each inner run's
             extra_args (the ComfyUI adapter sets ``transformer_options['sample_sigmas']``).
         leftover_noise: allow ``sigmas`` to end above 0 (a partial run, like KSamplerAdvanced's
@@ -174,7 +186,7 @@ def sample_nested(
     seed = extra_args.get("seed")
     if eta > 0 and noise_sampler is None:
         noise_sampler = outer_noise_source(x, seed)
-    counted = ModelCallGate(model, before_model_call, should_stop)
+    counted = ModelCallGate(model, before_model_call, should_stop, after_model_call)
     image = None
 
     def stop_here(steps_done: int, x_now: torch.Tensor, sigma_now: float) -> torch.Tensor:

@@ -9,6 +9,9 @@ scale the noise a second time (its ``noise_scaling``) and rewrap the model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import torch
 
 import comfy.model_management
@@ -50,24 +53,40 @@ def check_latent_channels(x: torch.Tensor, latent_format) -> None:
                          "latents; encode the image with this model's VAE or use an empty latent")
 
 
+@dataclass(frozen=True)
+class NestedRunOptions:
+    """Everything a nested run is configured with, as one value (the SAMPLER's extra option).
+
+    ``inner`` is the resolved inner SAMPLER and ``inner_name`` its name in the run fingerprint.
+    ``fresh_cache_per_inner_run=False`` (no node sets it; bench/cache_effect.py measures it) lets
+    EasyCache/LazyCache carry their state into inner runs that start above its last level.
+    ``steering`` (steering_run.py) pauses and steers the run between outer steps."""
+
+    inner: Any
+    inner_name: str
+    inner_steps: int
+    inner_scheduler: str
+    eta: float = 0.0
+    leftover_noise: bool = False
+    max_seconds: float = 0.0
+    fresh_cache_per_inner_run: bool = True
+    steering: SteeringOptions = field(default_factory=SteeringOptions)
+
+
 @torch.no_grad()
 def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, *,
-                            inner, inner_steps, inner_scheduler, eta, leftover_noise, max_seconds,
-                            fresh_cache_per_inner_run=True, inner_name="", steering=SteeringOptions()):
-    """The KSAMPLER sampler function; ``inner`` is the resolved inner SAMPLER.
-    ``fresh_cache_per_inner_run=False`` (no node sets it; bench/cache_effect.py measures it)
-    lets EasyCache/LazyCache carry their state into inner runs that start above its last level.
-    ``steering`` (steering_run.py) pauses and steers the run between outer steps."""
+                            options: NestedRunOptions):
+    """The KSAMPLER sampler function of a nested run configured by ``options``."""
     patcher = model.inner_model.model_patcher
     model_sampling = patcher.get_model_object("model_sampling")
     latent_format = patcher.get_model_object("latent_format")
     check_latent_channels(x, latent_format)
-    schedule_of = inner_schedule(model_sampling, inner_scheduler, inner_steps)
-    step_calls = planned_step_calls(sigmas, schedule_of, inner.sampler_function)
+    schedule_of = inner_schedule(model_sampling, options.inner_scheduler, options.inner_steps)
+    step_calls = planned_step_calls(sigmas, schedule_of, options.inner.sampler_function)
     progress = CallProgress(sum(step_calls), disable)
     reporter = OuterStepReporter(latent_format, total=len(sigmas) - 1, progress=progress, host_callback=callback,
                                  packed_shapes=packed_shapes(patcher))
-    budget = TimeBudget(max_seconds, step_calls)
+    budget = TimeBudget(options.max_seconds, step_calls)
 
     def on_outer_step(d: dict) -> None:
         reporter(d)
@@ -80,24 +99,31 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     should_stop = lambda: STOPS.should_stop(prompt_id) or budget.exhausted  # noqa: E731
     stopped_at: list[int] = []
     # Each inner run is, for the host, a run along its path down the schedule (schedule_position.py).
-    inner_setup = InnerRunSetup(model, model_sampling, sigmas, fresh_cache_per_inner_run)
-    fingerprint = run_fingerprint((extra_args or {}).get("seed"), sigmas, x.shape[0], inner_name, inner_steps)
-    session = SteeringSession(steering, model, fingerprint, prompt_id, ctx.node_id if ctx is not None else None,
+    inner_setup = InnerRunSetup(model, model_sampling, sigmas, options.fresh_cache_per_inner_run)
+    fingerprint = run_fingerprint((extra_args or {}).get("seed"), sigmas, x.shape[0], options.inner_name,
+                                  options.inner_steps)
+    session = SteeringSession(options.steering, model, fingerprint, prompt_id, ctx.node_id if ctx is not None else None,
                               extra_args or {}, latent_format, packed_shapes(patcher), len(sigmas) - 1,
                               budget.paused_for, should_stop)
+
+    def after_call(calls: int, sigma: float) -> None:
+        inner_setup.saw_level(sigma)
+        progress.advance_to(calls)
+
     STOPS.begin(prompt_id)
     try:
         result = sample_nested(
-            inner_setup.watch(progress.wrap(model)), x, sigmas, extra_args, on_outer_step, disable,
-            inner_sampler=inner.sampler_function,
-            inner_options=inner.extra_options,
+            model, x, sigmas, extra_args, on_outer_step, disable,
+            inner_sampler=options.inner.sampler_function,
+            inner_options=options.inner.extra_options,
             inner_sigmas=schedule_of,
-            eta=eta,
+            eta=options.eta,
             path=path_of(model_sampling),
             should_stop=should_stop,
             before_model_call=comfy.model_management.throw_exception_if_processing_interrupted,
+            after_model_call=after_call,
             inner_extra_args=inner_setup,
-            leftover_noise=leftover_noise,
+            leftover_noise=options.leftover_noise,
             on_stop=stopped_at.append,
             between_steps=session,
         )
@@ -117,8 +143,8 @@ def nested_sampler_object(inner_sampler: str, inner_steps: int, inner_scheduler:
     inner = resolve_inner(inner_sampler, inner_override)
     inner_name = inner_sampler if inner_override is None else \
         getattr(inner.sampler_function, "__name__", "override").removeprefix("sample_")
-    options = {"inner": inner, "inner_steps": int(inner_steps),
-               "inner_scheduler": inner_scheduler, "eta": float(eta), "leftover_noise": leftover_noise,
-               "max_seconds": float(max_seconds), "fresh_cache_per_inner_run": bool(fresh_cache_per_inner_run),
-               "inner_name": inner_name, "steering": steering}
-    return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options=options)
+    options = NestedRunOptions(inner=inner, inner_name=inner_name, inner_steps=int(inner_steps),
+                               inner_scheduler=inner_scheduler, eta=float(eta), leftover_noise=bool(leftover_noise),
+                               max_seconds=float(max_seconds),
+                               fresh_cache_per_inner_run=bool(fresh_cache_per_inner_run), steering=steering)
+    return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options={"options": options})

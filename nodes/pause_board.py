@@ -71,14 +71,20 @@ class PauseBoard:
             run.woken.set()
         return 200, {"continued": prompt_id, "applied": _jsonable(checked)}
 
-    def wait(self, prompt_id: str, check: Callable[[Any], dict], timeout_s: float,
-             poll: Callable[[], bool], clock: Callable[[], float] = time.monotonic) -> tuple[str, dict | None]:
-        """Block until steered, stopped (``poll()`` true), or timed out. ``poll`` may raise (the
-        host's interrupt), which ends the wait. Returns (reason, change): ("steered", change),
-        ("stopped", None) or ("timeout", None)."""
+    def open(self, prompt_id: str, check: Callable[[Any], dict]) -> PausedRun:
+        """Put a run on the board before anyone is told it paused, so that the quickest steer
+        already finds it."""
         run = PausedRun(prompt_id, check)
         with self._lock:
             self._paused[prompt_id] = run
+        return run
+
+    def wait(self, run: PausedRun, timeout_s: float, poll: Callable[[], bool],
+             clock: Callable[[], float] = time.monotonic) -> tuple[str, dict | None]:
+        """Block until steered, stopped (``poll()`` true), or timed out. ``poll`` may raise (the
+        host's interrupt), which ends the wait. Returns (reason, change): ("steered", change),
+        ("stopped", None) or ("timeout", None)."""
+        prompt_id = run.prompt_id
         deadline = clock() + timeout_s
         try:
             while True:

@@ -9,7 +9,7 @@ update at that step's end (per-call updates carry no image).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -36,6 +36,10 @@ def _calls_per_run(sampler_function: Callable, dtype: torch.dtype) -> Callable[[
         # Levels that coincide at the run's precision are merged by sample_nested.
         cast = schedule.to(dtype)
         steps = int((cast[1:] < cast[:-1]).sum())
+        if name == "heunpp2":
+            # Three calls a step, but a Heun step (two) before its last level and one Euler call
+            # onto it, wherever the schedule ends (it compares with the last level, not with 0).
+            return 3 * steps - 3 if steps >= 2 else steps
         return stages * steps - (stages - 1) if float(cast[-1]) == 0.0 else stages * steps
 
     return calls
@@ -71,12 +75,10 @@ class CallProgress:
         # An adaptive inner sampler may call the model more often than planned.
         return max(self.planned, self.calls)
 
-    def wrap(self, model: Callable[..., torch.Tensor]) -> "_CountedForProgress":
-        return _CountedForProgress(model, self)
-
-    def after_call(self) -> None:
-        self.calls += 1
-        self._console.update(1)
+    def advance_to(self, calls: int) -> None:
+        """The run has made ``calls`` model calls (counted once, by the run's model gate)."""
+        self._console.update(calls - self.calls)
+        self.calls = calls
         now = time.monotonic()
         if self._last_sent < 0 or now - self._last_sent >= MIN_UPDATE_INTERVAL_S:
             self._send(None)
@@ -91,20 +93,3 @@ class CallProgress:
 
     def close(self) -> None:
         self._console.close()
-
-
-class _CountedForProgress:
-    """The model as the inner samplers see it: every call advances the progress; every other
-    attribute is the model's own (samplers read ``model.inner_model`` through it)."""
-
-    def __init__(self, model: Callable[..., torch.Tensor], progress: CallProgress):
-        self._model = model
-        self._progress = progress
-
-    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        out = self._model(*args, **kwargs)
-        self._progress.after_call()
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)

@@ -32,7 +32,7 @@ in the guider's conds and their ``reset`` / ``prepare_current_keyframe``, the pa
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -90,8 +90,8 @@ def walk_keyframes(groups: list, path: torch.Tensor, levels: int, restart: bool)
 
 class InnerRunSetup:
     """The ``inner_extra_args`` hook of ``sample_nested`` for one ComfyUI sampling call whose
-    k-diffusion model wrapper is ``model`` (its ``inner_model`` is the guider); ``watch`` wraps
-    the model the inner runs call, to know the last level the host's hooks saw."""
+    k-diffusion model wrapper is ``model`` (its ``inner_model`` is the guider); ``saw_level``
+    hears every model call's level, to know the last level the host's hooks saw."""
 
     def __init__(self, model, model_sampling, outer_sigmas: torch.Tensor, fresh_cache: bool = True):
         self._guider = getattr(model, "inner_model", None)
@@ -102,8 +102,9 @@ class InnerRunSetup:
         self._cache = None
         self.last_sigma: float | None = None
 
-    def watch(self, model: Callable[..., torch.Tensor]) -> "_LevelWatch":
-        return _LevelWatch(model, self)
+    def saw_level(self, sigma: float) -> None:
+        """A model call at ``sigma`` went through (told by the run's model gate)."""
+        self.last_sigma = sigma
 
     def __call__(self, extra_args: dict, schedule: torch.Tensor, i: int) -> dict:
         path = path_sigmas(self._outer, i, schedule)
@@ -139,19 +140,3 @@ class InnerRunSetup:
             # Multi-GPU sampling (0.33.0 and later) keeps a patcher per extra device.
             for clone in (model_options.get("multigpu_clones") or {}).values():
                 clone.clear_cached_hook_weights()
-
-
-class _LevelWatch:
-    """The model as the inner runs call it, noting the sigma of each call; every other
-    attribute is the model's own (samplers read ``model.inner_model`` through it)."""
-
-    def __init__(self, model: Callable[..., torch.Tensor], setup: InnerRunSetup):
-        self._model = model
-        self._setup = setup
-
-    def __call__(self, x, sigma, *args, **kwargs):
-        self._setup.last_sigma = float(sigma.reshape(-1)[0])
-        return self._model(x, sigma, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)

@@ -18,14 +18,11 @@ STEER_ROUTE = "/nested_diffusion/steer"
 PAUSE_HELP = 'body must be empty, {} (pause every nested sampler) or {"prompt_id": "<id>"} as UTF-8 JSON'
 STEER_HELP = ('body must be a UTF-8 JSON object {"prompt_id": "<id>", "pick"?: [int], "prompt"?: str, '
               '"negative"?: str, "cfg"?: number}')
-MAX_BODY = 64 * 1024
 
 
 def json_object(raw: bytes, help_text: str, allowed: set[str]) -> tuple[dict | None, str | None]:
     """(object, None) for an empty body or a JSON object with only ``allowed`` keys, else (None,
     why not)."""
-    if len(raw) > MAX_BODY:
-        return None, f"{help_text}; the body is over {MAX_BODY} bytes"
     if not raw.strip():
         return {}, None
     try:

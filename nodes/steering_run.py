@@ -131,15 +131,6 @@ class SteeringSession:
     def _pause(self, k: int, x: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = int(x.shape[0])
         timeout = float(self.options.pause_timeout_s)
-        self._send(PAUSED_EVENT, {
-            "step": k, "total": self.total, "batch": batch, **self._tiles(k, image),
-            "can_edit_prompt": self.can_text, "prompt_note": self.note,
-            "cfg": float(self.guider.cfg) if self.owns and hasattr(self.guider, "cfg") else None,
-            "timeout_s": timeout, "steering": self.record,
-        })
-        log.info("Nested Diffusion: paused after outer step %d/%d; waiting up to %.1f min for Continue",
-                 k, self.total, timeout / 60)
-        started = time.monotonic()
 
         def check(change):
             return check_change(change, batch=batch, allow_text=self.can_text, allow_cfg=self.owns, where="steer",
@@ -149,7 +140,18 @@ class SteeringSession:
             comfy.model_management.throw_exception_if_processing_interrupted()
             return STOPS.should_stop(self.prompt_id)
 
-        reason, change = PAUSES.wait(self.prompt_id, check, timeout, poll)
+        event = {
+            "step": k, "total": self.total, "batch": batch, **self._tiles(k, image),
+            "can_edit_prompt": self.can_text, "prompt_note": self.note,
+            "cfg": float(self.guider.cfg) if self.owns and hasattr(self.guider, "cfg") else None,
+            "timeout_s": timeout, "steering": self.record,
+        }
+        paused = PAUSES.open(self.prompt_id, check)
+        self._send(PAUSED_EVENT, event)
+        log.info("Nested Diffusion: paused after outer step %d/%d; waiting up to %.1f min for Continue",
+                 k, self.total, timeout / 60)
+        started = time.monotonic()
+        reason, change = PAUSES.wait(paused, timeout, poll)
         self.paused_for(time.monotonic() - started)
         applied = None
         if reason == "steered" and change:
@@ -218,7 +220,14 @@ class SteeringSession:
 
     def _tiles(self, k: int, image: torch.Tensor) -> dict:
         """Every batch row's current image as a PNG in the temp folder (and a clip per row for
-        video), for the panel's tiles."""
+        video), for the panel's tiles; none when they cannot be written (the pause goes on)."""
+        try:
+            return self._write_tiles(k, image)
+        except OSError as error:
+            log.warning("Nested Diffusion: no tiles for the pause after outer step %d: %s", k, error)
+            return {"tiles": [None] * int(image.shape[0])}
+
+    def _write_tiles(self, k: int, image: torch.Tensor) -> dict:
         stream = preview_stream(image, self.packed)
         previewer = latent_preview.get_previewer(image.device, self.latent_format) or \
             latent2rgb_previewer(self.latent_format)

@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 import comfy.samplers
+import comfy.utils
 
 from host_env import PACK_ROOT
 from host_fixtures import NODES, conds, empty_latent, pack_module, tiny
@@ -89,11 +90,33 @@ def counted_calls(sampler: str, scheduler: str, outer: int, inner: int) -> int:
     return calls[0]
 
 
-MULTI_CALL = ["euler", "heun", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "seeds_2", "seeds_3",
-              "heunpp2", "sa_solver_pece", "exp_heun_2_x0", "dpmpp_2m"]
+# Every sampler this host lists, but the adaptive one, whose calls are known only afterwards.
+COUNTABLE = [s for s in comfy.samplers.SAMPLER_NAMES if s != "dpm_adaptive"]
 
 
-@pytest.mark.parametrize("sampler", [s for s in MULTI_CALL if s in comfy.samplers.SAMPLER_NAMES])
+def planned_by_progress(sampler: str, scheduler: str, outer: int, inner: int) -> int:
+    """The total of the pack's per-call progress bar for the same run: what the node plans."""
+    totals = []
+    old = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, *a, **k: totals.append(total))
+    try:
+        positive, negative = conds()
+        NODES["NestedKSampler"]().sample(tiny("eps"), 3, outer, inner, 1.0, sampler, scheduler, positive, negative,
+                                         empty_latent())
+    finally:
+        comfy.utils.set_progress_bar_global_hook(old)
+    # The first update's total: later ones grow with calls an adaptive sampler adds beyond it.
+    return totals[0]
+
+
+@pytest.mark.parametrize("sampler", COUNTABLE)
+def test_python_plans_the_model_calls_every_sampler_makes(sampler):
+    """The progress total and the time budget's pace rest on this plan (nodes/progress.py)."""
+    outer, inner = 3, 4
+    assert planned_by_progress(sampler, "simple", outer, inner) == counted_calls(sampler, "simple", outer, inner)
+
+
+@pytest.mark.parametrize("sampler", COUNTABLE)
 @pytest.mark.parametrize("scheduler", ["normal", "simple"])
 def test_js_counts_the_model_calls_a_nested_run_makes(sampler, scheduler):
     outer, inner = 3, 3

@@ -218,7 +218,9 @@ def test_hook_keyframes_with_guaranteed_steps_match_plain_euler_with_one_inner_s
     plain = plain_euler(recorded(model, lambda call: plain_calls.append((sigma_of(call), round(strength(), 4)))),
                         positive, negative, steps=6)
     assert nested_calls == plain_calls and 0.3 in {s for _, s in plain_calls}
-    assert torch.allclose(nested, plain, rtol=1e-5, atol=1e-5)
+    # Relative to the latent's scale (values reach ~300 here): float32 summation order alone
+    # moves single elements by ~3e-5 on some torch builds.
+    torch.testing.assert_close(nested, plain, rtol=1e-5, atol=1e-6 * float(plain.abs().max()))
 
 
 # --- Differential Diffusion -------------------------------------------------------------------

@@ -272,3 +272,23 @@ def test_live_steered_output_is_not_served_from_cache(clip):
     assert cls.IS_CHANGED() != before
     step_mode = cls.IS_CHANGED(pause_every_outer_step=True)
     assert step_mode != step_mode  # NaN: a step-mode node runs at every Queue
+
+
+def test_a_steer_that_arrives_before_the_wait_is_not_lost():
+    """The board takes the run before the paused event goes out, so the quickest client's steer
+    (answered before the sampler thread starts waiting) still reaches it."""
+    paused = board.PAUSES.open("quick", lambda change: dict(change))
+    assert board.PAUSES.steer("quick", {"pick": (0,)})[0] == 200
+    reason, change = board.PAUSES.wait(paused, 5.0, poll=lambda: False)
+    assert (reason, change) == ("steered", {"pick": (0,)})
+    assert board.PAUSES.steer("quick", {})[0] == 409
+
+
+def test_a_wait_wakes_on_stop_and_timeout_without_busy_looping():
+    paused = board.PAUSES.open("idle", lambda change: change)
+    cpu, wall = time.process_time(), time.monotonic()
+    assert board.PAUSES.wait(paused, 1.0, poll=lambda: False) == ("timeout", None)
+    assert time.monotonic() - wall >= 1.0 and time.process_time() - cpu < 0.1
+    paused = board.PAUSES.open("idle", lambda change: change)
+    assert board.PAUSES.wait(paused, 60.0, poll=lambda: True) == ("stopped", None)
+    assert board.PAUSES.paused() == []

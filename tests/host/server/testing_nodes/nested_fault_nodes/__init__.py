@@ -98,26 +98,40 @@ class NestedTestInterrupt:
 
 def _pack_bookkeeping() -> dict:
     """The pack's stop registry, found by its type (the pack's module name is its folder path),
-    and the live objects of the pack's per-run classes."""
+    and every live object the pack made for a run.
+
+    A run's objects are found by what they are, not by name: instances of any class defined in
+    the pack's modules, except the module-level singletons (registries, file trackers), the
+    node instances and the frozen configuration values that ComfyUI's own caches keep between
+    prompts (a cached SAMPLER holds its options)."""
+    import dataclasses
     import gc
     import sys
 
     # A module's own namespace only: getattr would run lazy modules' __getattr__, and one of
     # those (imported late in a server's life) made the server exit with code 1.
-    registries = [vars(m)["STOPS"] for m in list(sys.modules.values())
-                  if type(getattr(m, "__dict__", {}).get("STOPS")).__name__ == "StopRequests"]
+    homes = [m for m in list(sys.modules.values())
+             if type(getattr(m, "__dict__", {}).get("STOPS")).__name__ == "StopRequests"]
+    registries = [vars(m)["STOPS"] for m in homes]
+    prefix = homes[0].__name__.rsplit(".nodes.", 1)[0] + "." if homes else None
+    pack_modules = [m for name, m in list(sys.modules.items()) if prefix and name.startswith(prefix)]
+    singletons = {id(value) for m in pack_modules for value in list(vars(m).values())}
     gc.collect()
     per_run = {}
     for obj in gc.get_objects():
-        name = type(obj).__name__
-        if name in ("OuterStepReporter", "CountingModel", "ModelCallGate"):
-            per_run[name] = per_run.get(name, 0) + 1
+        cls = type(obj)
+        if prefix is None or not str(getattr(cls, "__module__", "")).startswith(prefix) or id(obj) in singletons:
+            continue
+        if hasattr(cls, "INPUT_TYPES") or (dataclasses.is_dataclass(obj) and cls.__dataclass_params__.frozen):
+            continue
+        per_run[cls.__name__] = per_run.get(cls.__name__, 0) + 1
     registry = registries[0] if registries else None
     return {
         "registries": len({id(r) for r in registries}),
         "running": len(getattr(registry, "_running", {})),
         "requested": len(getattr(registry, "_requested", ())),
         "per_run_objects": sum(per_run.values()),
+        "per_run_kinds": sorted(per_run),
         "gc_objects": len(gc.get_objects()),
     }
 
