@@ -102,9 +102,6 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
     inner_setup = InnerRunSetup(model, model_sampling, sigmas, options.fresh_cache_per_inner_run)
     fingerprint = run_fingerprint((extra_args or {}).get("seed"), sigmas, x.shape[0], options.inner_name,
                                   options.inner_steps)
-    session = SteeringSession(options.steering, model, fingerprint, prompt_id, ctx.node_id if ctx is not None else None,
-                              extra_args or {}, latent_format, packed_shapes(patcher), len(sigmas) - 1,
-                              budget.paused_for, should_stop)
 
     def after_call(calls: int, sigma: float) -> None:
         inner_setup.saw_level(sigma)
@@ -112,6 +109,11 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
 
     STOPS.begin(prompt_id)
     try:
+        # Inside the try: a record that does not fit this run is refused here, before any
+        # model call, and the progress bar and the stop registry are still closed after it.
+        session = SteeringSession(options.steering, model, fingerprint, prompt_id,
+                                  ctx.node_id if ctx is not None else None, extra_args or {}, latent_format,
+                                  packed_shapes(patcher), len(sigmas) - 1, budget.paused_for, should_stop)
         result = sample_nested(
             model, x, sigmas, extra_args, on_outer_step, disable,
             inner_sampler=options.inner.sampler_function,

@@ -7,17 +7,25 @@ video TAE where the host has one and the method is taesd), bounds the long side 
 ``--preview-size`` and plays at the model's latent frame rate (``clip_fps``).
 
 Files: one per outer step, named with the node id and a random run token, so that no two
-prompts, nodes or runs collide. When a node id runs again (in any prompt), its previous run's
-clips are deleted; at most ``MAX_TRACKED_RUNS`` nodes' clips exist at once (the oldest node's
-are deleted). The host empties its temp folder at startup.
+prompts, nodes or runs collide. When a client runs a node id again (in any prompt), that client's
+previous run of it has its clips deleted; another client's clips of the same node id (a second
+tab, or another person running a copy of the same template) are never touched. At most
+``MAX_TRACKED_RUNS`` (client, node) runs' clips exist at once (the oldest run's are deleted). The
+host empties its temp folder at startup.
+
+Cost: a video TAE on a CPU can take longer than the outer step it shows. The first TAE clip of a
+run is timed; when it takes more than ``TAE_CPU_SHARE`` of its outer step, the run's later clips
+use latent2rgb, and the event, the panel and the log say so (GPUs are never switched).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
 import threading
+import time
 import uuid
 from collections import OrderedDict
 
@@ -57,6 +65,15 @@ CLIP_RATES = {
 }
 DEFAULT_RATE = (16, 4)         # an unlisted format without a temporal ratio: 4 latent frames per second
 
+# The most a run's first video TAE clip made on the CPU may cost, as a share of the sampling time
+# of its outer step, before the run's later clips switch to latent2rgb. Every outer step pays the
+# same share again, so the share is what the drafts add to the whole run: at a quarter, a run of
+# four outer steps ends at most one outer step later than without clips, which a better picture
+# of the draft is worth; more than that, the drafts delay the result they preview. On a GPU the
+# TAE clip is around 1% of an outer step, and a CPU latent2rgb clip is tens of milliseconds (0.65%
+# of the tiny WAN's outer step, docs/video.md), so only a CPU TAE ever comes near it.
+TAE_CPU_SHARE = 0.25
+
 
 def _rate(latent_format) -> tuple[float, int]:
     for cls in type(latent_format).__mro__:
@@ -85,15 +102,68 @@ def _video_tae(previewer):
     return tae if isinstance(tae, comfy.sd.VAE) and getattr(tae, "latent_dim", 2) == 3 else None
 
 
+def tae_on_cpu(tae) -> bool:
+    """Whether the video TAE decodes on the CPU (``comfy.sd.VAE.device``: ``--cpu``, ``--cpu-vae``,
+    or a machine without an accelerator). Only then is its clip's cost bounded."""
+    return torch.device(getattr(tae, "device", "cpu")).type == "cpu"
+
+
+class _Handed(Exception):
+    """Raised by the stand-in decoder once the previewer has handed it its latent."""
+
+
+class _StandInDecoder:
+    """Takes the place of the previewer's TAE for one call: keeps what it is handed, decodes nothing."""
+
+    def __init__(self):
+        self.call: tuple | None = None
+
+    def decode(self, *args, **kwargs):
+        self.call = (args, kwargs)
+        raise _Handed
+
+
+def host_tae_call(previewer, x0: torch.Tensor) -> tuple | None:
+    """What the host's video TAE previewer hands its TAE for every frame of ``x0`` (1, C, T, H, W):
+    ``(latent (1, C, T, H, W), more args, kwargs)``, or None where that cannot be seen.
+
+    The previewer decodes frame 0 and may map the latent first (ComfyUI after 0.33.0 applies the
+    latent format's ``process_out``, upstream 2d619ed; 0.33.0 does not), so the clip runs through
+    the previewer's own code: its frames stacked as one tall frame, which the previewer maps as it
+    maps frame 0 (the maps are per channel and per pixel), then unstacked. A shallow copy of the
+    previewer holds the stand-in decoder; the host's previewer itself is not changed."""
+    batch, channels, frames, height, width = x0.shape
+    tall = x0.reshape(batch, channels, 1, frames * height, width)
+    probe = copy.copy(previewer)
+    probe.taesd = stand_in = _StandInDecoder()
+    try:
+        probe.decode_latent_to_preview(tall)
+    except _Handed:
+        pass
+    except Exception:  # noqa: BLE001 - a previewer this cannot follow: the caller decodes as it is
+        return None
+    if stand_in.call is None:
+        return None
+    args, kwargs = stand_in.call
+    latent = args[0] if args else None
+    if not isinstance(latent, torch.Tensor) or tuple(latent.shape) != tuple(tall.shape):
+        return None
+    return latent.reshape(batch, channels, frames, height, width), args[1:], kwargs
+
+
 class ClipDecoder:
     """Decodes all frames of batch item 0 of a 5-D latent to uint8 RGB frames (T, H, W, 3), with
     the decoder the host's previewer uses for this prompt's preview method: a video TAE under
-    taesd where the host has one; else the latent2rgb tables (as the still preview, and as the
-    pack's fallback under ``--preview-method none``)."""
+    taesd where the host has one (through the previewer's own code, so frame 0 is its still
+    preview); else the latent2rgb tables (as the still preview, and as the pack's fallback under
+    ``--preview-method none``). ``host_previewer`` returns the host's previewer for the format
+    (default: ``latent_preview.get_previewer`` on the host's device)."""
 
-    def __init__(self, latent_format, fallback):
+    def __init__(self, latent_format, fallback, host_previewer=None):
         self.latent_format = latent_format
         self.fallback = fallback     # a Latent2RGBPreviewer, or None
+        self.host_previewer = host_previewer
+        self._previewer = None
         self._tae = None
         self._chosen = False
 
@@ -102,11 +172,23 @@ class ClipDecoder:
         if not self._chosen:
             self._chosen = True
             if args.preview_method == LatentPreviewMethod.TAESD:
-                device = comfy.model_management.get_torch_device()
-                self._tae = _video_tae(latent_preview.get_previewer(device, self.latent_format))
+                if self.host_previewer is None:
+                    device = comfy.model_management.get_torch_device()
+                    self._previewer = latent_preview.get_previewer(device, self.latent_format)
+                else:
+                    self._previewer = self.host_previewer()
+                self._tae = _video_tae(self._previewer)
         if self._tae is not None:
             return "taehv"
         return None if self.fallback is None else "latent2rgb"
+
+    @property
+    def tae_on_cpu(self) -> bool:
+        return self.method == "taehv" and tae_on_cpu(self._tae)
+
+    def stop_tae(self) -> None:
+        """From now on latent2rgb (or no clip, where the format has no latent2rgb tables)."""
+        self._tae = None
 
     @torch.no_grad()
     def frames(self, x0: torch.Tensor) -> torch.Tensor | None:
@@ -115,7 +197,11 @@ class ClipDecoder:
             return None
         x0 = x0[:1].detach()
         if method == "taehv":
-            video = self._tae.decode(x0.float())[0]           # (T, H, W, 3) in 0..1
+            call = host_tae_call(self._previewer, x0)
+            if call is None:  # a previewer without a visible TAE call: the latent as it is (ComfyUI 0.33.0's way)
+                call = (x0, (), {})
+            latent, more, kwargs = call
+            video = self._tae.decode(latent, *more, **kwargs)[0]           # (T, H, W, 3) in 0..1
             return (video.clamp(0, 1) * 255).to(torch.uint8).cpu()
         return latent2rgb_frames(self.fallback, x0)
 
@@ -155,13 +241,14 @@ def write_webp(frames: torch.Tensor, path: str, fps: float, exact: bool = True) 
 
 
 class _RunFiles:
-    """The clips of each node's latest run (by node id), oldest node first."""
+    """The clips of each (client id, node id)'s latest run, oldest first. Keyed by client as well:
+    two clients running the same node id (two tabs, or copies of one template) each keep theirs."""
 
     def __init__(self):
-        self._runs: OrderedDict[str, list[str]] = OrderedDict()
+        self._runs: OrderedDict[tuple, list[str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def start(self, key: str) -> list[str]:
+    def start(self, key: tuple) -> list[str]:
         """A new run of ``key``: the previous run's files are deleted; returns the new run's list."""
         with self._lock:
             stale = [self._runs.pop(key, [])]
@@ -184,38 +271,64 @@ def _safe(text) -> str:
 
 
 class OuterStepClips:
-    """One run's clips: ``clip(x0, step)`` writes the outer step's clip and returns the event's
-    ``clip`` field, or None when the latent is not a video or there is no decoder for it."""
+    """One run's clips: ``clip(x0, step, node_id, client_id, step_seconds)`` writes the outer
+    step's clip and returns the event's ``clip`` field, or None when the latent is not a video or
+    there is no decoder for it. ``note`` is the run's line about its clips for the event's
+    ``clip_note`` (set when a CPU TAE was too slow), else None."""
 
-    def __init__(self, latent_format, fallback):
-        self.decoder = ClipDecoder(latent_format, fallback)
+    def __init__(self, latent_format, fallback, host_previewer=None):
+        self.decoder = ClipDecoder(latent_format, fallback, host_previewer)
         self.latent_format = latent_format
         self.token = uuid.uuid4().hex[:12]
+        self.note: str | None = None
         self._files: list[str] | None = None
+        self._timed = False
 
-    def clip(self, x0: torch.Tensor, step: int, node_id) -> dict | None:
+    def clip(self, x0: torch.Tensor, step: int, node_id, client_id=None,
+             step_seconds: float | None = None) -> dict | None:
         if x0.ndim != 5 or not HAVE_WEBP:
             return None
         try:
-            return self._write(x0, step, node_id)
+            return self._write(x0, step, node_id, client_id, step_seconds)
         except OSError as e:  # a draft preview that cannot be written must not end the run
             logging.warning("Nested Diffusion: no clip for outer step %d: %s", step, e)
             return None
 
-    def _write(self, x0: torch.Tensor, step: int, node_id) -> dict | None:
+    def _write(self, x0: torch.Tensor, step: int, node_id, client_id, step_seconds) -> dict | None:
+        pixel = self.decoder.method == "taehv"   # chooses (and loads) the decoder before the clock starts
+        started = time.perf_counter()
         frames = self.decoder.frames(x0)
         if frames is None:
             return None
         frames = bounded(frames, int(args.preview_size))
-        pixel = self.decoder.method == "taehv"
         fps = clip_fps(self.latent_format, pixel_frames=pixel)
         folder = os.path.join(folder_paths.get_temp_directory(), SUBFOLDER)
         os.makedirs(folder, exist_ok=True)
-        if self._files is None:  # this run's first clip: the node's previous run's clips go
-            self._files = RUNS.start(str(node_id))
+        if self._files is None:  # this run's first clip: this client's previous run of the node goes
+            self._files = RUNS.start((str(client_id), str(node_id)))
         filename = f"{_safe(node_id)}_{self.token}_{step:03d}.webp"
         path = os.path.join(folder, filename)
         write_webp(frames, path, fps, exact=not pixel)
         self._files.append(path)
+        if pixel and not self._timed:
+            self._timed = True
+            self._bound_cost(time.perf_counter() - started, step_seconds, step)
         return {"filename": filename, "subfolder": SUBFOLDER, "type": "temp", "frames": int(frames.shape[0]),
                 "fps": round(fps, 4), "width": int(frames.shape[2]), "height": int(frames.shape[1])}
+
+    def _bound_cost(self, seconds: float, step_seconds: float | None, step: int) -> None:
+        """After the run's first TAE clip: on the CPU, over ``TAE_CPU_SHARE`` of its outer step's
+        sampling time, the later clips use latent2rgb (said once in the log, and in every later
+        event's ``clip_note``)."""
+        if not step_seconds or step_seconds <= 0 or not self.decoder.tae_on_cpu:
+            return
+        share = seconds / step_seconds
+        if share <= TAE_CPU_SHARE:
+            return
+        self.decoder.stop_tae()
+        later = "latent2rgb clips" if self.decoder.method == "latent2rgb" else "no more clips"
+        self.note = f"{later}: the video TAE took {share:.0%} of an outer step on the CPU"
+        logging.warning("Nested Diffusion: the video TAE clip of outer step %d took %.1f s on the CPU, %.0f%% of the "
+                        "outer step's %.1f s (more than %.0f%%): this run's later clips use %s",
+                        step, seconds, 100 * share, step_seconds, 100 * TAE_CPU_SHARE,
+                        "latent2rgb" if later == "latent2rgb clips" else "nothing (no latent2rgb tables)")

@@ -55,6 +55,9 @@ class OuterStepReporter:
         self.packed_shapes = packed_shapes
         self.host_callback = host_callback
         self.started = time.monotonic()
+        # When this outer step's sampling began: the previous step's previews and clip are not
+        # part of it (a clip's cost is bounded by a share of it, outer_step_clip.py).
+        self._step_began = self.started
         self.previewer = fallback_previewer(latent_format, host_sends_previews=host_callback is not None)
         # A video run's event carries a clip of all frames (outer_step_clip.py); the still
         # preview above stays as it is.
@@ -64,6 +67,7 @@ class OuterStepReporter:
         self.progress = progress
 
     def __call__(self, d: dict) -> None:
+        step_seconds = time.monotonic() - self._step_began
         if self.host_callback is not None:
             self.host_callback(d)
         preview = None
@@ -71,12 +75,13 @@ class OuterStepReporter:
             x0 = self._video_stream(d)
             preview = self.previewer.decode_latent_to_preview_image("JPEG", x0)
         self.progress.outer_step_done(preview)
-        self._send_event(d)
+        self._send_event(d, step_seconds)
+        self._step_began = time.monotonic()
 
     def _video_stream(self, d: dict):
         return preview_stream(d["denoised"], self.packed_shapes)
 
-    def _send_event(self, d: dict) -> None:
+    def _send_event(self, d: dict, step_seconds: float) -> None:
         server = prompt_server()
         client_id = getattr(server, "client_id", None)
         if client_id is None:  # no submitting client: never broadcast to everyone
@@ -94,7 +99,10 @@ class OuterStepReporter:
             "planned": self.progress.total,
         }
         # Made only when a client will be told of it; batch item 0, like the still preview.
-        clip = self.clips.clip(self._video_stream(d), d["i"] + 1, node)
+        # Clips are kept per (client, node): another client's run of the same node id keeps its own.
+        clip = self.clips.clip(self._video_stream(d), d["i"] + 1, node, client_id, step_seconds)
         if clip is not None:
             data["clip"] = clip
+        if self.clips.note is not None:  # e.g. a CPU TAE too slow: this run's clips became latent2rgb
+            data["clip_note"] = self.clips.note
         server.send_sync(EVENT, data, client_id)

@@ -17,30 +17,20 @@ from tqdm.auto import tqdm
 import comfy.utils
 
 from ..nested_core import nfe_plan
+from .model_calls import inner_run_calls
 
-# Samplers with a second (or third) model call per step, except on the last step down to 0,
-# which they take as a plain Euler step. Keyed by k-diffusion function name without "sample_".
-_TWO_STAGE = {"heun", "dpm_2", "dpm_2_ancestral", "dpm_2_ancestral_RF", "dpmpp_2s_ancestral",
-              "dpmpp_2s_ancestral_RF", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde", "dpmpp_sde_gpu", "seeds_2",
-              "exp_heun_2_x0", "exp_heun_2_x0_sde", "sa_solver_pece"}
-_THREE_STAGE = {"seeds_3"}
 # Per-call updates closer together than this are not sent (0.3.x hosts do not throttle).
 MIN_UPDATE_INTERVAL_S = 0.1
 
 
 def _calls_per_run(sampler_function: Callable, dtype: torch.dtype) -> Callable[[torch.Tensor], int]:
     name = getattr(sampler_function, "__name__", "").removeprefix("sample_")
-    stages = 2 if name in _TWO_STAGE else 3 if name in _THREE_STAGE else 1
 
     def calls(schedule: torch.Tensor) -> int:
         # Levels that coincide at the run's precision are merged by sample_nested.
         cast = schedule.to(dtype)
         steps = int((cast[1:] < cast[:-1]).sum())
-        if name == "heunpp2":
-            # Three calls a step, but a Heun step (two) before its last level and one Euler call
-            # onto it, wherever the schedule ends (it compares with the last level, not with 0).
-            return 3 * steps - 3 if steps >= 2 else steps
-        return stages * steps - (stages - 1) if float(cast[-1]) == 0.0 else stages * steps
+        return inner_run_calls(name, steps, ends_at_zero=float(cast[-1]) == 0.0)
 
     return calls
 

@@ -20,6 +20,15 @@ export function clipFactsText(frames, fps) {
   return parts.join(" · ");
 }
 
+/** The status line's words on a step's clip, e.g. "17-frame clip", with the run's clip note where
+ *  the server sent one (the event's `clip_note`: a video TAE on the CPU was too slow, so the
+ *  run's later clips are latent2rgb), e.g. "3-frame clip (latent2rgb clips: …)". "" for neither. */
+export function clipStatusText(clip, note) {
+  const label = clip?.frames ? `${clip.frames}-frame clip` : "";
+  if (typeof note !== "string" || !note) return label;
+  return label ? `${label} (${note})` : note;
+}
+
 /** How long frame `image` stays: its own duration (microseconds) or else 1/fps. */
 export function frameDelayMs(image, fps) {
   if (Number.isFinite(image?.duration) && image.duration > 0) return image.duration / 1000;

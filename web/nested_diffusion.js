@@ -3,31 +3,45 @@
 // (b_preview_with_metadata, which names the node), paired with the pack's
 // nested_diffusion.outer_step event; for a video run each entry is that event's draft clip
 // instead (a looping animated WebP), which the large view plays with a frame counter. The state
-// lives in run_state.js, the cost in planned_calls.js, the clip playback in clip_player.js; this
-// file only wires events to them and to the DOM.
+// lives in run_state.js, the cost in planned_calls.js, the clip playback in clip_player.js, the
+// steering rules in steer_state.js and its DOM in steer_panel.js (Pause, the steer area while a
+// run is paused, the replay line: docs/steering.md); this file only wires events to them, to the
+// routes and to the graph.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { NestedRuns, canStop, costLine, frameLabel, statusText } from "./run_state.js";
-import { plannedCalls } from "./planned_calls.js";
+import { NestedRuns, PHASE, canPause, canStop, costLine, frameLabel, statusText } from "./run_state.js";
+import { plannedCalls, useCallTable } from "./planned_calls.js";
 import { ClipPlayer, clipFactsText, frameCounterText } from "./clip_player.js";
+import { sourceNode, typeOf, widgetOf, widgetValue } from "./graph_lookup.js";
+import { parseRecord, replayText, seedWidgets, steerPrefill } from "./steer_state.js";
+import { hasNodeMenuHook, nodeMenuItems } from "./node_menu.js";
+import { REPLAY_HEIGHT, STEER_CSS, STEER_HEIGHT, createReplayRow, createSteerArea } from "./steer_panel.js";
 
 const EVENT = "nested_diffusion.outer_step";
 const STOP_ROUTE = "/nested_diffusion/stop";
+const CALLS_ROUTE = "/nested_diffusion/model_calls";
+const PAUSE_ROUTE = "/nested_diffusion/pause";
+const STEER_ROUTE = "/nested_diffusion/steer";
+const PAUSED_EVENT = "nested_diffusion.paused";
+const RESUMED_EVENT = "nested_diffusion.resumed";
+const STEERING_WIDGET = "steering";
 const PACK_NODES = new Set(["NestedKSampler", "NestedKSamplerAdvanced"]);
 const CUSTOM_SAMPLING_NODES = new Set(["SamplerCustom", "SamplerCustomAdvanced"]);
 const NESTED_SAMPLER = "SamplerNestedDiffusion";
 const PANEL = "nested_diffusion_panel";
-const PANEL_HEIGHT = 132;
+const PANEL_HEIGHT = 148;
+const NODE_SIDE_MARGINS = 30;  // px between a node's edge and its widgets, both sides
 const LARGE_SIDE = 512;  // the host's default --preview-size, which bounds a clip's long side
 const VUE_ADOPT_INTERVAL_MS = 500;
-
-const typeOf = (node) => node?.comfyClass ?? node?.type;  // type is set only after nodeCreated
 
 const runs = new NestedRuns({
   createUrl: (blob) => URL.createObjectURL(blob),
   revokeUrl: (url) => URL.revokeObjectURL(url),
 });
 let currentPrompt = null;
+// Whether the node menu entries come from the extension hook or from the prototype patch, never
+// both (a frontend with the hook also still calls getExtraMenuOptions: each entry would show twice).
+const MENU_HOOK = hasNodeMenuHook(app);
 
 // ---- graph lookups --------------------------------------------------------------------------
 
@@ -42,20 +56,15 @@ function nodeByExecutionId(id) {
   return node;
 }
 
-function sourceNode(node, inputName) {
-  const slot = node.inputs?.findIndex((input) => input.name === inputName) ?? -1;
-  let source = slot >= 0 ? node.getInputNode(slot) : null;
-  for (let hops = 0; typeOf(source) === "Reroute" && hops < 32; hops++) source = source.getInputNode(0);
-  return source ?? null;
-}
-
 function runsNested(node) {
   if (PACK_NODES.has(typeOf(node))) return true;
   return CUSTOM_SAMPLING_NODES.has(typeOf(node)) && typeOf(sourceNode(node, "sampler")) === NESTED_SAMPLER;
 }
 
-function widgetValue(node, name) {
-  return node?.widgets?.find((w) => w.name === name)?.value;
+/** The node's right-click entries (node_menu.js), for whichever mechanism the frontend has. */
+function menuItems(node) {
+  const run = node.nestedDiffusionKey != null ? runs.run(node.nestedDiffusionKey) : null;
+  return nodeMenuItems({ nested: runsNested(node), run, stop: () => stopAndKeep(node), pause: () => pauseRun(node) });
 }
 
 // ---- cost before running --------------------------------------------------------------------
@@ -113,7 +122,7 @@ function panelStyle() {
 .nd-large img { max-width: 90vw; max-height: 85vh; image-rendering: auto; }
 .nd-large canvas { max-width: 90vw; max-height: 85vh; object-fit: contain; background: #222;
   image-rendering: pixelated; }
-.nd-counter { font-variant-numeric: tabular-nums; color: #9cf; }`;
+.nd-counter { font-variant-numeric: tabular-nums; color: #9cf; }${STEER_CSS}`;
   return style;
 }
 
@@ -199,35 +208,49 @@ function showClip(overlay, clip) {
   return player;
 }
 
+/** The panel's height now: it grows by the steer area while paused and by the replay line. */
+function panelHeight(panel) {
+  if (!panel) return PANEL_HEIGHT;
+  return PANEL_HEIGHT + (panel.steer.isOpen() ? STEER_HEIGHT : 0) + (panel.replay.isOpen() ? REPLAY_HEIGHT : 0);
+}
+
 function ensurePanel(node) {
   if (node.nestedDiffusionPanel) return node.nestedDiffusionPanel;
   const root = element("div", "nd-panel");
   root.nestedDiffusionNode = node;
   const button = element("button", null, "Stop & keep");
   button.title = "End this nested run now and keep its last finished outer-step image";
-  const status = element("span", "nd-status");
+  const pause = element("button", null, "Pause");
+  pause.title = "Pause after the current outer step: pick rows, edit the prompt or cfg, then Continue";
+  // The status has a line of its own: "paused after outer step k/N" and the running line must
+  // be read whole beside two buttons.
+  const status = element("div", "nd-status");
   const row = element("div", "nd-row");
-  row.append(button, status);
+  row.append(button, pause);
   const cost = element("div", "nd-cost");
   const strip = element("div", "nd-strip");
-  root.append(panelStyle(), row, cost, strip);
+  const replay = createReplayRow({ onClear: () => clearRecord(node) });
+  const steer = createSteerArea({ onContinue: (body) => steerRun(node, body) });
+  root.append(panelStyle(), row, status, cost, replay.root, strip, steer.root);
   button.addEventListener("click", () => stopAndKeep(node));
+  pause.addEventListener("click", () => pauseRun(node));
   const widget = node.addDOMWidget(PANEL, "nested_diffusion", root, {
-    getMinHeight: () => PANEL_HEIGHT,
-    getMaxHeight: () => PANEL_HEIGHT,
+    getMinHeight: () => panelHeight(node.nestedDiffusionPanel),
+    getMaxHeight: () => panelHeight(node.nestedDiffusionPanel),
   });
   // Display only: never saved in the workflow's widget values nor sent with the prompt.
   widget.serialize = false;
   widget.options.serialize = false;
-  node.nestedDiffusionPanel = { widget, root, button, status, cost, strip, shown: 0 };
+  node.nestedDiffusionPanel = { widget, root, button, pause, status, cost, strip, replay, steer, shown: 0,
+    height: PANEL_HEIGHT, shownPause: null };
   const removed = node.onRemoved;
   node.onRemoved = function () {
     if (this.nestedDiffusionKey != null) runs.forget(this.nestedDiffusionKey);
     return removed?.apply(this, arguments);
   };
-  watchWidgets(node, () => refreshCost(node));
+  watchWidgets(node, () => refreshLines(node));
   fitNode(node);
-  refreshCost(node);
+  refreshLines(node);
   render(node);
   return node.nestedDiffusionPanel;
 }
@@ -247,8 +270,8 @@ function watchWidgets(node, onChange) {
   }
 }
 
-function refreshAllCosts() {
-  for (const node of app.graph?._nodes ?? []) if (node.nestedDiffusionPanel) refreshCost(node);
+function refreshAllLines() {
+  for (const node of app.graph?._nodes ?? []) if (node.nestedDiffusionPanel) refreshLines(node);
 }
 
 /** Frontend 1.27.10's Vue node renderer (experimental there) draws only the widget types it
@@ -264,7 +287,7 @@ function adoptIntoVueNode(node) {
   const id = CSS.escape(String(node.id));
   const widgets = document.querySelector(`.lg-node[data-node-id="${id}"] .lg-node-widgets`);
   if (!widgets) return;  // not drawn now (collapsed, or out of view)
-  panel.root.style.height = `${PANEL_HEIGHT}px`;
+  panel.root.style.height = `${panelHeight(panel)}px`;
   widgets.append(panel.root);
 }
 
@@ -286,12 +309,41 @@ function fitNode(node) {
   if (size && node.size[1] < size[1]) node.setSize([Math.max(node.size[0], size[0]), size[1]]);
 }
 
-function refreshCost(node) {
+/** Follows the panel's height when the steer area or the replay line comes or goes: the node
+ *  grows or shrinks by the difference (a node the user made taller keeps its extra room), never
+ *  below what its widgets need. */
+function resizePanel(node) {
+  const panel = node.nestedDiffusionPanel;
+  const height = panelHeight(panel);
+  const delta = height - panel.height;
+  // While paused the node is also made wide enough for the first few tiles side by side (a
+  // SamplerCustomAdvanced is narrow), and given its width back after.
+  const tilesWidth = panel.steer.isOpen() ? panel.steer.neededWidth() + NODE_SIDE_MARGINS : 0;
+  if (!delta && node.size[0] >= tilesWidth) return;
+  if (delta > 0 && panel.steer.isOpen() && panel.widthBefore == null) panel.widthBefore = node.size[0];
+  panel.height = height;
+  // The 1.27.10 Vue renderer's adopted panel (adoptIntoVueNode) is sized by the pack.
+  if (panel.root.parentElement?.classList.contains("lg-node-widgets")) panel.root.style.height = `${height}px`;
+  const size = node.computeSize?.();
+  if (!size) return;
+  let width = Math.max(node.size[0], size[0], tilesWidth);
+  if (!panel.steer.isOpen() && panel.widthBefore != null) {
+    width = Math.max(size[0], panel.widthBefore);
+    panel.widthBefore = null;
+  }
+  node.setSize([width, Math.max(size[1], node.size[1] + delta)]);
+  app.graph?.setDirtyCanvas(true, true);
+}
+
+/** The lines that come from widgets: the planned cost and the replay line. Read from the
+ *  widgets each time: they may have been set without their callbacks. */
+function refreshLines(node) {
   const panel = node.nestedDiffusionPanel;
   if (!panel) return;
   const run = node.nestedDiffusionKey != null ? runs.run(node.nestedDiffusionKey) : null;
-  // Read from the widgets each time: they may have been set without their callbacks.
   panel.cost.textContent = costLine(nodePlan(node), run);
+  panel.replay.set(replayText(widgetValue(recordNodeOf(node), STEERING_WIDGET) ?? ""));
+  resizePanel(node);
 }
 
 /** Brings the panel up to date with the node's run: appends new thumbnails only. */
@@ -333,9 +385,16 @@ function render(node) {
     panel.strip.append(figure);
     panel.strip.scrollLeft = panel.strip.scrollWidth;
   }
-  panel.status.textContent = statusText(run);
-  refreshCost(node);
+  panel.status.textContent = panel.status.title = statusText(run);
   panel.button.disabled = !canStop(run);
+  panel.pause.disabled = !canPause(run);
+  const pause = run?.phase === PHASE.PAUSED ? run.pause : null;
+  if (pause !== panel.shownPause) {
+    panel.shownPause = pause;
+    if (pause) panel.steer.show(run.promptId, pause, steerPrefill(pause.detail, promptTexts(node)));
+    else panel.steer.hide();
+  }
+  refreshLines(node);
   app.graph?.setDirtyCanvas(true, false);
 }
 
@@ -362,6 +421,109 @@ async function stopAndKeep(node) {
   });
   if (response.ok) runs.stopRequested(node.nestedDiffusionKey);
   render(node);
+}
+
+// ---- pause and steer (docs/steering.md) -----------------------------------------------------
+
+/** The node whose `steering` widget holds the record: the KSampler itself, or the
+ *  SamplerNestedDiffusion feeding SamplerCustom(Advanced). */
+function recordNodeOf(node) {
+  return PACK_NODES.has(typeOf(node)) ? node : sourceNode(node, "sampler");
+}
+
+/** The texts of the CLIP Text Encode nodes feeding positive and negative (null for another
+ *  conditioning node), the steer fields' first values. */
+function promptTexts(node) {
+  const text = (input) => {
+    const source = sourceNode(node, input);
+    return typeOf(source) === "CLIPTextEncode" ? widgetValue(source, "text") ?? null : null;
+  };
+  return { prompt: text("positive"), negative: text("negative") };
+}
+
+async function postJson(route, body) {
+  return api.fetchApi(route, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body) });
+}
+
+async function pauseRun(node) {
+  const key = node.nestedDiffusionKey;
+  const run = key != null ? runs.run(key) : null;
+  if (!canPause(run)) return;  // nothing running here: no request, so no 409 in the console
+  const response = await postJson(PAUSE_ROUTE, { prompt_id: run.promptId });
+  if (response.ok) runs.pauseRequested(key);
+  render(node);
+}
+
+/** Continue: resolves to an error text for the steer area, or null once the server goes on
+ *  (its resumed event then hides the area). */
+async function steerRun(node, body) {
+  let response;
+  try {
+    response = await postJson(STEER_ROUTE, body);
+  } catch (error) {
+    return `not sent: ${error?.message ?? error}`;
+  }
+  if (response.ok) return null;
+  const answer = await response.json().catch(() => ({}));
+  if (response.status === 409) return "this run is no longer paused";
+  return answer?.error ? String(answer.error) : `refused (${response.status})`;
+}
+
+function setWidget(node, widget, value) {
+  if (widget.value === value) return;
+  widget.value = value;
+  // As a user's edit does: the frontend and the pack's own watchers hear it.
+  widget.callback?.(value, app.canvas, node);
+}
+
+/** The frontend marks the workflow modified on its next state check; ask for it now. */
+function markChanged() {
+  app.graph?.setDirtyCanvas(true, true);
+  const tracker = app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
+  // captureCanvasState since frontend 1.4x (checkState then warns that it is deprecated).
+  (tracker?.captureCanvasState ?? tracker?.checkState)?.call(tracker);
+}
+
+/** A resumed run's record goes into the record node's `steering` widget, and the seed is fixed
+ *  to the run's own, so that queueing the saved workflow again replays this run exactly. */
+function keepRecord(panelNode, detail) {
+  const recordNode = nodeByExecutionId(detail.record_node ?? detail.node);
+  const widget = widgetOf(recordNode, STEERING_WIDGET);
+  // Nothing steered yet (the server sends ""): the widget keeps what it has.
+  const record = parseRecord(detail.steering);
+  if (!widget || !record?.steps.length) return;
+  setWidget(recordNode, widget, detail.steering);
+  const seed = seedWidgets(panelNode);
+  const runSeed = record.run?.seed;
+  if (seed && Number.isFinite(runSeed)) {
+    setWidget(seed.owner, seed.seed, runSeed);
+    if (seed.control) setWidget(seed.owner, seed.control, "fixed");
+  }
+  markChanged();
+}
+
+function clearRecord(node) {
+  const recordNode = recordNodeOf(node);
+  const widget = widgetOf(recordNode, STEERING_WIDGET);
+  if (widget) setWidget(recordNode, widget, "");
+  refreshLines(node);
+  markChanged();
+}
+
+// ---- the server's model-call table ------------------------------------------------------------
+
+/** The planned cost counts model calls with the server's own table (the one the progress bar
+ *  uses); until it arrives, costs of multi-call samplers show as estimates. */
+async function loadCallTable() {
+  try {
+    const response = await api.fetchApi(CALLS_ROUTE);
+    if (!response.ok) return;
+    useCallTable((await response.json())?.samplers);
+    refreshAllLines();
+  } catch {
+    // An older server without the route: the estimates stay.
+  }
 }
 
 // ---- websocket events -----------------------------------------------------------------------
@@ -394,41 +556,46 @@ app.registerExtension({
   name: "nested_diffusion.outer_step_status",
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!PACK_NODES.has(nodeData.name) && !CUSTOM_SAMPLING_NODES.has(nodeData.name)) return;
-    const menu = nodeType.prototype.getExtraMenuOptions;
-    nodeType.prototype.getExtraMenuOptions = function (canvas, options) {
-      const result = menu?.apply(this, arguments);
-      if (runsNested(this)) {
-        const run = this.nestedDiffusionKey != null ? runs.run(this.nestedDiffusionKey) : null;
-        options.push({ content: "Nested Diffusion: stop and keep current image", disabled: !canStop(run),
-          callback: () => stopAndKeep(this) });
-      }
-      return result;
-    };
+    if (!MENU_HOOK) {
+      // Frontends without the extension hook (1.27.10) only know the node's own menu method.
+      const menu = nodeType.prototype.getExtraMenuOptions;
+      nodeType.prototype.getExtraMenuOptions = function (canvas, options) {
+        const result = menu?.apply(this, arguments);
+        options.push(...menuItems(this));
+        return result;
+      };
+    }
     if (CUSTOM_SAMPLING_NODES.has(nodeData.name)) {
       // Their panel appears once a nested sampler feeds them; other graphs stay untouched.
       const connections = nodeType.prototype.onConnectionsChange;
       nodeType.prototype.onConnectionsChange = function () {
         const result = connections?.apply(this, arguments);
-        if (this.nestedDiffusionPanel) refreshCost(this);
+        if (this.nestedDiffusionPanel) refreshLines(this);
         else if (runsNested(this) && this.graph) ensurePanel(this);
         return result;
       };
     }
   },
+  // The supported way where the frontend calls it (see hasNodeMenuHook): entries appended to
+  // every node's menu, none for other nodes. An array always: the frontend flattens the answers.
+  getNodeMenuItems(node) {
+    return MENU_HOOK ? menuItems(node) : [];
+  },
   nodeCreated(node) {
     if (PACK_NODES.has(typeOf(node))) ensurePanel(node);
-    // The cost on a SamplerCustom panel comes from these two nodes' widgets.
-    if (typeOf(node) === NESTED_SAMPLER || typeOf(node) === "BasicScheduler") watchWidgets(node, refreshAllCosts);
+    // The cost (and the replay line) on a SamplerCustom panel come from these two nodes' widgets.
+    if (typeOf(node) === NESTED_SAMPLER || typeOf(node) === "BasicScheduler") watchWidgets(node, refreshAllLines);
   },
   loadedGraphNode(node) {
     if (!node.nestedDiffusionPanel && !runsNested(node)) return;
     ensurePanel(node);
     fitNode(node);
-    refreshCost(node);
+    refreshLines(node);
   },
   async setup() {
     // Vue nodes come and go (the renderer setting, a workflow load) without a hook to hear.
     setInterval(adoptPanels, VUE_ADOPT_INTERVAL_MS);
+    loadCallTable();
     api.addEventListener("execution_start", ({ detail }) => { currentPrompt = detail?.prompt_id ?? null; });
     api.addEventListener("executing", ({ detail }) => onExecuting(detail));
     api.addEventListener("execution_success", ({ detail }) => onPromptEnd(detail, false));
@@ -449,6 +616,18 @@ app.registerExtension({
       const node = nodeByExecutionId(detail.node);
       if (!node) return;  // not in this graph (deleted mid-run): keep no images for it
       runs.outerStep(detail, (path) => api.apiURL(path));
+      update(String(detail.node));
+    });
+    api.addEventListener(PAUSED_EVENT, ({ detail }) => {
+      if (detail?.node == null || !nodeByExecutionId(detail.node)) return;
+      runs.paused(detail, (path) => api.apiURL(path));
+      update(String(detail.node));
+    });
+    api.addEventListener(RESUMED_EVENT, ({ detail }) => {
+      const node = detail?.node != null ? nodeByExecutionId(detail.node) : null;
+      if (!node) return;
+      runs.resumed(detail);
+      keepRecord(node, detail);
       update(String(detail.node));
     });
   },

@@ -11,8 +11,8 @@
 // * ddim_uniform's single outer step (outer = 1) is already at the smallest sigma: 1 call.
 // * Table schedulers asked for more inner levels than the table holds below an outer step
 //   give fewer: the count is then an upper bound, shown as "about".
-// * A sampler with extra model calls per step takes its last step (down to 0) as one Euler
-//   call; counts measured on ComfyUI 0.33.0 with a counting model wrapper.
+// * Model calls per sampler come from the server's table (useCallTable); a sampler with extra
+//   calls per step takes its last step (down to 0) as one Euler call.
 
 export const FLOOR_SCHEDULERS = new Set([
   "karras", "exponential", "polyexponential", "normal", "ddim_uniform", "kl_optimal",
@@ -24,24 +24,34 @@ export const STOP_ABOVE_FLOOR_SCHEDULERS = new Set([
 // Built from a sigma range, not read off the table: any number of levels fits.
 const RANGE_SCHEDULERS = new Set(["karras", "exponential", "polyexponential", "kl_optimal"]);
 
-const TWO_CALL_STEPS = new Set([
-  "heun", "dpm_2", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
-  "dpmpp_sde", "dpmpp_sde_gpu", "seeds_2", "exp_heun_2_x0", "exp_heun_2_x0_sde", "sa_solver_pece",
-]);
-// Adaptive step size: the number of calls is only known afterwards.
-const ADAPTIVE = new Set(["dpm_adaptive"]);
+// Model calls per sampler: the server's table (GET /nested_diffusion/model_calls, the same one
+// the progress bar and the time budget use), given by the extension once it has loaded. Until
+// then, and for a sampler the table does not list, a run is planned at one call per step and
+// shown as an estimate.
+let callTable = null;
+
+/** The table from the server: {sampler name: {per_step, rule}}. */
+export function useCallTable(table) {
+  callTable = table && typeof table === "object" ? table : null;
+}
 
 // The paper_faithful grid is read off the model's sigma table; SD-family and flow models in
 // ComfyUI have 1000 levels. Inner runs at an outer timestep t take min(inner, t) calls.
 const TABLE_LEVELS = 1000;
 
 /** Model calls of one inner run of `steps` schedule steps that ends at noise 0. */
-export function callsPerInnerRun(sampler, steps) {
+export function callsPerInnerRun(sampler, steps, table = callTable) {
   if (steps <= 1) return 1;
-  if (sampler === "seeds_3") return 3 * steps - 2;
-  if (sampler === "heunpp2") return 3 * steps - 3; // 3 calls, then a Heun step, then Euler
-  if (TWO_CALL_STEPS.has(sampler)) return 2 * steps - 1;
-  return steps;
+  const entry = table?.[sampler];
+  if (!entry) return steps;
+  if (entry.rule === "heunpp2") return 3 * steps - 3; // 3 calls, then a Heun step, then Euler
+  return entry.per_step * steps - (entry.per_step - 1);
+}
+
+/** Whether the table knows the sampler's calls in advance. */
+function countable(sampler, table) {
+  const entry = table?.[sampler];
+  return entry != null && entry.rule !== "adaptive";
 }
 
 // torch.round rounds halves to even; the grid has halves (e.g. 250.5 for 4 outer steps).
@@ -69,15 +79,15 @@ function wholeInRange(value, lo, hi) {
  * (the Advanced node; defaults to all of them). Leftover noise does not change the count.
  * Returns {calls, exact} or null when the inputs are not valid (the node will reject them).
  */
-export function plannedCalls({ outer, inner, sampler, scheduler, start = 0, end = outer }) {
+export function plannedCalls({ outer, inner, sampler, scheduler, start = 0, end = outer, table = callTable }) {
   if (!wholeInRange(outer, 1, 10000) || !wholeInRange(inner, 1, 10000)) return null;
   const stop = Math.min(end, outer);
   if (!wholeInRange(start, 0, 10000) || !(start < stop)) return null;
-  const perRun = callsPerInnerRun(sampler, inner);
+  const perRun = callsPerInnerRun(sampler, inner, table);
   let calls = 0;
   if (scheduler === "paper_faithful") {
     const timesteps = paperOuterTimesteps(outer).slice(start, stop);
-    for (const t of timesteps) calls += callsPerInnerRun(sampler, Math.max(1, Math.min(inner, t)));
+    for (const t of timesteps) calls += callsPerInnerRun(sampler, Math.max(1, Math.min(inner, t)), table);
   } else {
     const runs = stop - start;
     // Only a run that reaches the schedule's end has its last outer step at the floor; with one
@@ -91,7 +101,7 @@ export function plannedCalls({ outer, inner, sampler, scheduler, start = 0, end 
   // there (about 1000 / outer for the lowest one): then the inner runs are shorter than asked.
   const fitsTable = scheduler === "paper_faithful" || RANGE_SCHEDULERS.has(scheduler)
     || inner * outer <= TABLE_LEVELS / 2;
-  return { calls, exact: knownScheduler && fitsTable && !ADAPTIVE.has(sampler) };
+  return { calls, exact: knownScheduler && fitsTable && countable(sampler, table) };
 }
 
 /** The cost line shown on the node before it runs, e.g. "planned: 5 x 20 → 100 model calls";

@@ -3,23 +3,29 @@
 // details by nested_diffusion.js; object URLs are made and revoked through the two functions
 // given to the constructor, so every URL's life is visible to the tests. A video run's outer
 // step also names its draft clip (an animated WebP in ComfyUI's temp folder, served by /view).
+import { clipStatusText } from "./clip_player.js";
 import { costText } from "./planned_calls.js";
+import { pausedText, pausingText, resumedText, tileSources } from "./steer_state.js";
 
 export const PHASE = Object.freeze({
   RUNNING: "running",
+  PAUSED: "paused",      // waiting at an outer-step boundary for Continue (docs/steering.md)
   STOPPING: "stopping",
   STOPPED: "stopped",
   CANCELLED: "cancelled",
   DONE: "done",
 });
 
-const ACTIVE = new Set([PHASE.RUNNING, PHASE.STOPPING]);
+const ACTIVE = new Set([PHASE.RUNNING, PHASE.PAUSED, PHASE.STOPPING]);
 
 function newRun(promptId) {
   // started: the nested sampler itself has begun (a progress update or an outer step came), so
   // the server has a run to stop; before that the node may still be loading its model.
+  // pauseRequested: Pause was accepted, the pause comes at the end of the current outer step;
+  // pause: what the paused event gave (tiles, prefill facts) while paused; resumed: why the
+  // last pause ended, shown until the next outer step.
   return { promptId, frames: [], total: null, planned: null, phase: PHASE.RUNNING, started: false,
-    stopRequested: false };
+    stopRequested: false, pauseRequested: false, pause: null, resumed: null };
 }
 
 export class NestedRuns {
@@ -81,21 +87,65 @@ export class NestedRuns {
       elapsed: detail.elapsed,
       url: blob ? this.createUrl(blob) : null,
       clip: clipOf(detail, clipUrl),
+      clipNote: typeof detail.clip_note === "string" && detail.clip_note ? detail.clip_note : null,
     };
     run.frames.push(frame);
     run.started = true;
+    run.resumed = null;
     run.total = detail.total;
     if (Number.isFinite(detail.planned)) run.planned = detail.planned;
     return frame;
   }
 
-  /** Stop & keep was accepted by the server for this node's prompt. */
+  /** Stop & keep was accepted by the server for this node's prompt (a paused run, too: the
+   *  server then resumes it with reason "stopped"). */
   stopRequested(nodeId) {
     const run = this.run(nodeId);
     if (run && ACTIVE.has(run.phase)) {
       run.stopRequested = true;
       run.phase = PHASE.STOPPING;
+      run.pause = null;
     }
+  }
+
+  /** Pause was accepted by the server: the run pauses at the end of its current outer step. */
+  pauseRequested(nodeId) {
+    const run = this.run(nodeId);
+    if (run?.phase === PHASE.RUNNING) run.pauseRequested = true;
+  }
+
+  /** A nested_diffusion.paused event; returns the run's pause (null when it is not this run's).
+   *  `viewUrl` turns a /view path into the address the page loads. */
+  paused(detail, viewUrl = (path) => path) {
+    const run = this.run(detail?.node);
+    // A run already stopping ignores it: the server resumes it at once with reason "stopped".
+    if (!run || run.promptId !== detail.prompt_id || run.phase !== PHASE.RUNNING) return null;
+    if (Number.isFinite(detail.total)) run.total = detail.total;
+    run.started = true;
+    run.pauseRequested = false;
+    run.resumed = null;
+    run.phase = PHASE.PAUSED;
+    run.pause = { step: detail.step, total: detail.total ?? run.total, batch: detail.batch,
+      recordNode: detail.record_node ?? detail.node, timeoutS: detail.timeout_s,
+      tiles: tileSources(detail, viewUrl), detail };
+    return run.pause;
+  }
+
+  /** A nested_diffusion.resumed event: the run goes on (or ends, when stopped while paused). */
+  resumed(detail) {
+    const run = this.run(detail?.node);
+    if (!run || run.promptId !== detail.prompt_id || !ACTIVE.has(run.phase)) return null;
+    const pause = run.pause;
+    run.pause = null;
+    run.resumed = { reason: detail.reason, step: detail.step ?? pause?.step, total: pause?.total ?? run.total,
+      applied: detail.applied ?? null, timeoutS: detail.timeout_s ?? pause?.timeoutS };
+    if (detail.reason === "stopped") {
+      run.stopRequested = true;
+      run.phase = PHASE.STOPPING;
+    } else if (run.phase === PHASE.PAUSED) {
+      run.phase = PHASE.RUNNING;
+    }
+    return run.resumed;
   }
 
   /** The node has finished (another node executes, or the prompt succeeded). */
@@ -106,6 +156,8 @@ export class NestedRuns {
     // Short of the last step without an error means the run was stopped: by the button, by
     // another client's stop request, or by the server's own rules (time budget, chain stop).
     run.phase = run.total != null && step >= run.total ? PHASE.DONE : PHASE.STOPPED;
+    run.pause = null;
+    run.pauseRequested = false;
     this.pending.delete(String(nodeId));
   }
 
@@ -115,6 +167,7 @@ export class NestedRuns {
       if (run.promptId !== promptId || !ACTIVE.has(run.phase)) continue;
       if (failed) {
         run.phase = PHASE.CANCELLED;
+        run.pause = null;
         this.pending.delete(key);
       } else {
         this.finish(key);
@@ -169,9 +222,15 @@ function clipOf(detail, clipUrl) {
     width: clip.width ?? null, height: clip.height ?? null };
 }
 
-/** Stop & keep can be pressed only while the node's nested sampler runs and no stop is pending. */
+/** Stop & keep can be pressed only while the node's nested sampler runs (or waits paused) and no
+ *  stop is pending. */
 export function canStop(run) {
-  return run?.phase === PHASE.RUNNING && run.started;
+  return (run?.phase === PHASE.RUNNING || run?.phase === PHASE.PAUSED) && run.started;
+}
+
+/** Pause can be pressed while the nested sampler runs and no pause is already coming. */
+export function canPause(run) {
+  return run?.phase === PHASE.RUNNING && run.started && !run.pauseRequested;
 }
 
 /** The status line under the node's widgets. */
@@ -182,14 +241,19 @@ export function statusText(run) {
   const n = run.total ?? "?";
   // A video run names its clip's length right after the step: the line is cut at the panel's
   // width, and the time at its end is the first to go.
-  const clip = last?.clip?.frames ? ` · ${last.clip.frames}-frame clip` : "";
+  const clipWords = clipStatusText(last?.clip, last?.clipNote);
+  const clip = clipWords ? ` · ${clipWords}` : "";
   switch (run.phase) {
     case PHASE.RUNNING: {
+      if (run.pauseRequested) return pausingText(last?.step ?? 0, run.total);
+      if (run.resumed) return resumedText(run.resumed);
       if (!last) return "starting the first outer step…";
       const calls = run.planned ? `${last.nfe}/${run.planned}` : `${last.nfe}`;
       const time = Number.isFinite(last.elapsed) ? ` · ${last.elapsed.toFixed(1)} s` : "";
       return `outer step ${k}/${n}${clip} · ${calls} model calls${time}`;
     }
+    case PHASE.PAUSED:
+      return pausedText(run.pause?.step ?? k, run.pause?.total ?? run.total);
     case PHASE.STOPPING:
       return `stopping: keeping outer step ${k}/${n}…${clip}`;
     case PHASE.STOPPED:

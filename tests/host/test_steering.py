@@ -195,6 +195,7 @@ def test_steering_that_does_not_fit_the_run_is_refused(clip):
     no_clip = json.dumps({"version": 1, "run": fp, "steps": [{"after": 1, "prompt": "8"}]})
     with pytest.raises(ValueError, match="connect a CLIP"):
         run(positive, negative, None, steering=no_clip)
+    assert stops.running() == [], "a refused record leaves no run registered"
 
 
 def test_steer_refuses_a_change_the_paused_run_cannot_take(clip):

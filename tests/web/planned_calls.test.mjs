@@ -3,7 +3,20 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { callsPerInnerRun, costText, plannedCalls } from "../../web/planned_calls.js";
+import { callsPerInnerRun, costText, plannedCalls, useCallTable } from "../../web/planned_calls.js";
+
+// The shape GET /nested_diffusion/model_calls serves (nodes/model_calls.py); its numbers are
+// checked against counted runs by tests/host/test_planned_calls_js.py.
+const TABLE = {
+  euler: { per_step: 1, rule: "last_step_one_call" },
+  heun: { per_step: 2, rule: "last_step_one_call" },
+  dpm_2: { per_step: 2, rule: "last_step_one_call" },
+  dpmpp_sde: { per_step: 2, rule: "last_step_one_call" },
+  seeds_3: { per_step: 3, rule: "last_step_one_call" },
+  heunpp2: { per_step: 3, rule: "heunpp2" },
+  dpm_adaptive: { per_step: 1, rule: "adaptive" },
+};
+useCallTable(TABLE);
 
 const plan = (args) => plannedCalls({ sampler: "euler", ...args });
 
@@ -44,6 +57,14 @@ test("paper_faithful inner runs are capped at the outer step's timestep", () => 
   // 5 outer steps on a 1000-level table sit at timesteps 999, 799, 600, 400, 201.
   assert.equal(plan({ outer: 5, inner: 300, scheduler: "paper_faithful" }).calls, 4 * 300 + 201);
   assert.equal(plan({ outer: 5, inner: 300, scheduler: "paper_faithful", start: 4 }).calls, 201);
+});
+
+test("without the server's table, or for a sampler it does not list, the plan is an estimate", () => {
+  assert.deepEqual(plannedCalls({ outer: 2, inner: 3, sampler: "heun", scheduler: "simple", table: null }),
+    { calls: 6, exact: false });
+  assert.deepEqual(plan({ outer: 2, inner: 3, scheduler: "simple", sampler: "some_pack_sampler" }),
+    { calls: 6, exact: false });
+  assert.equal(callsPerInnerRun("heun", 4, null), 4);
 });
 
 test("unknown schedulers, adaptive samplers and runs longer than the table are estimates", () => {

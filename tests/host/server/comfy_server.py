@@ -273,18 +273,21 @@ class ComfyServer:
     # ---- websocket -----------------------------------------------------------------------
     def run_prompt(self, prompt: dict, *, preview_metadata: bool = True, observer: bool = False,
                    on_message: Callable[["ComfyServer", dict], None] | None = None,
-                   timeout: float = PROMPT_TIMEOUT_S, extra_data: dict | None = None) -> PromptRun:
-        """Submit ``prompt`` from a fresh client and collect everything until it finishes.
+                   timeout: float = PROMPT_TIMEOUT_S, extra_data: dict | None = None,
+                   client_id: str | None = None) -> PromptRun:
+        """Submit ``prompt`` from a fresh client (or from ``client_id``: the same tab again) and
+        collect everything until it finishes.
 
         ``preview_metadata`` negotiates binary previews with node ids (type 4). ``observer``
         connects a second client that submits nothing, to check what leaks to other clients.
         ``on_message`` sees each JSON message as it arrives (e.g. to POST /interrupt).
         ``extra_data`` is sent with the prompt (e.g. ``{"preview_method": "none"}``).
         """
-        return asyncio.run(self._run_prompt(prompt, preview_metadata, observer, on_message, timeout, extra_data))
+        return asyncio.run(self._run_prompt(prompt, preview_metadata, observer, on_message, timeout, extra_data,
+                                            client_id or uuid.uuid4().hex))
 
-    async def _run_prompt(self, prompt, preview_metadata, observer, on_message, timeout, extra_data) -> PromptRun:
-        client_id = uuid.uuid4().hex
+    async def _run_prompt(self, prompt, preview_metadata, observer, on_message, timeout, extra_data,
+                          client_id: str) -> PromptRun:
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             watcher = await session.ws_connect(f"ws://127.0.0.1:{self.port}/ws?clientId={uuid.uuid4().hex}",

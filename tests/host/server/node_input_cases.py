@@ -19,7 +19,7 @@ from server_prompts import LATENT, MODEL, nested_ksampler_advanced_node, save_la
 MISSING = object()
 # Step counts multiply into model calls (outer x inner), so in-range values stay small: the
 # fuzz looks for crashes and hangs, not for long legitimate runs.
-COSTLY = {"outer_steps", "inner_steps", "end_at_outer_step"}
+COSTLY = {"outer_steps", "inner_steps", "end_at_outer_step", "pause_timeout_minutes"}
 
 
 @dataclass
@@ -114,6 +114,10 @@ def node_input_cases(object_info: dict, node_classes, pairs: int, seed: int = 0)
     for case in cases:
         case.links = frozenset(case.inputs) & links
         node_inputs = case.graph.prompt[case.node_id]["inputs"]
+        # A case that turns step mode on pauses for a person; with the shortest timeout the pause
+        # ends by itself in 0.6 s, so it is checked like any other run (unless the case fuzzes
+        # the timeout itself).
+        node_inputs["pause_timeout_minutes"] = 0.01
         for name, value in case.inputs.items():
             if value is MISSING:
                 node_inputs.pop(name, None)

@@ -547,3 +547,134 @@ def test_the_planned_line_shows_the_runs_figure_when_widgets_were_set_by_a_scrip
     session.shot(f"11_planned_line_{renderer}")
     print(f"{renderer}: (line before queueing, lines while running) per run: {runs}; "
           f"after: {session.panel()['cost']!r}")
+
+
+MENU_LABELS = ("Nested Diffusion: stop and keep current image", "Nested Diffusion: pause after this outer step")
+# The node's menu as the frontend's own code builds it for a right-click (the canvas and, on
+# 1.49.6, the Vue node menu both call it): the extensions' getNodeMenuItems answers included.
+NODE_MENU_OF = """(() => {
+  const node = app.graph.getNodeById(%(id)d);
+  return app.canvas.getNodeMenuOptions(node).filter((o) => o && typeof o === 'object')
+    .map((o) => ({ content: String(o.content), disabled: !!o.disabled }));
+})()"""
+# Which mechanism gives the pack's entries: the extension hook (app.collectNodeMenuItems calls
+# every extension's getNodeMenuItems; null where the frontend has no such hook) or the node's own
+# getExtraMenuOptions (the prototype patch, what 1.27.10 calls).
+MENU_SOURCES_OF = """(() => {
+  const node = app.graph.getNodeById(%(id)d);
+  const labels = %(labels)s;
+  const pick = (items) => (items ?? []).filter((o) => o && labels.includes(o.content)).map((o) => o.content);
+  const extra = [];
+  const returned = node.getExtraMenuOptions?.(app.canvas, extra);
+  return { hook: typeof app.collectNodeMenuItems === 'function' ? pick(app.collectNodeMenuItems(node)) : null,
+           patch: pick([...extra, ...(Array.isArray(returned) ? returned : [])]) };
+})()"""
+# Where to right-click the node: its title bar, in page coordinates (a Vue node's own element,
+# or the canvas position of the LiteGraph node).
+NODE_TITLE_AT = """(() => {
+  const node = app.graph.getNodeById(%(id)d);
+  const el = document.querySelector('[data-node-id="%(id)d"]');
+  if (el && el.getClientRects().length) {
+    const r = el.getBoundingClientRect();
+    return { x: r.x + Math.min(60, r.width / 3), y: r.y + 12, vue: true };
+  }
+  const c = app.canvas.canvas.getBoundingClientRect();
+  const ds = app.canvas.ds;
+  const titleY = node.pos[1] - (LiteGraph.NODE_TITLE_HEIGHT ?? 30) / 2;
+  return { x: c.x + (node.pos[0] + 60 + ds.offset[0]) * ds.scale, y: c.y + (titleY + ds.offset[1]) * ds.scale,
+           vue: false };
+})()"""
+# The shown menu entries carrying each label (the innermost visible element with that text, and
+# the menu item around it): how many there are, whether disabled, where.
+MENU_SHOWN = """(() => {
+  const labels = %(labels)s;
+  const visible = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';
+  const shown = {};
+  for (const label of labels) {
+    const hits = [...document.querySelectorAll('body *')].filter((e) => e.textContent.trim() === label && visible(e)
+      && ![...e.children].some((c) => c.textContent.trim() === label));
+    shown[label] = hits.map((e) => {
+      const item = e.closest('.litemenu-entry, [role="menuitem"], li') ?? e;
+      const r = item.getBoundingClientRect();
+      return { disabled: item.classList.contains('disabled') || item.classList.contains('p-disabled')
+                 || item.getAttribute('aria-disabled') === 'true'
+                 || item.hasAttribute('data-disabled') || item.getAttribute('data-p-disabled') === 'true',
+               tag: item.tagName, cls: String(item.className), x: r.x + r.width / 2, y: r.y + r.height / 2 };
+    });
+  }
+  return shown;
+})()""" % {"labels": json.dumps(MENU_LABELS)}
+
+
+def open_node_menu(session: Session, node_id: int = SAMPLER_ID) -> dict:
+    """Right-clicks the node's title as a user does; the menu entries of the pack once shown."""
+    at = session.js(NODE_TITLE_AT % {"id": node_id})
+    session.run(session.page.right_click(at["x"], at["y"]))
+    shown = session.wait(f"(() => {{ const m = {MENU_SHOWN}; "
+                         "return Object.values(m).every((h) => h.length) ? m : null; })()",
+                         "the pack's entries in the node's context menu", timeout=15)
+    session.run(asyncio.sleep(0.4))  # the Vue menu fades in: screenshots after it
+    return shown
+
+
+def close_menu(session: Session) -> None:
+    session.run(session.page.press_escape())
+    session.run(asyncio.sleep(0.3))
+    if any(session.js(MENU_SHOWN).values()):  # the canvas menu closes on a click elsewhere: empty canvas
+        session.run(session.page.click(1370, 350))  # right of the test graph, above the minimap
+        session.run(asyncio.sleep(0.3))
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_the_node_menu_shows_stop_and_pause_once_with_their_states(session, renderer):
+    outer, inner = 8, 8
+    version = session.js("window.__COMFYUI_FRONTEND_VERSION__ ?? null")
+    session.use_renderer(renderer)
+    session.load(graph(outer, inner))
+    session.wait("(() => { const s = %s; return s?.cost && s.visible ? s : null; })()" % PANEL_STATE,
+                 f"the panel in the {renderer} renderer")
+    session.bring_into_view()
+    built = [o for o in session.js(NODE_MENU_OF % {"id": SAMPLER_ID}) if o["content"] in MENU_LABELS]
+    assert built == [{"content": label, "disabled": True} for label in MENU_LABELS], (version, built)
+    sources = session.js(MENU_SOURCES_OF % {"id": SAMPLER_ID, "labels": json.dumps(MENU_LABELS)})
+    print(f"frontend {version}: entries from the hook {sources['hook']}, from getExtraMenuOptions {sources['patch']}")
+    if sources["hook"] is None:  # 1.27.10: no extension hook, the prototype patch
+        assert sources["patch"] == list(MENU_LABELS), sources
+    else:  # 1.49.6: the supported hook only, the node's own method adds nothing
+        assert sources == {"hook": list(MENU_LABELS), "patch": []}, sources
+    # A plain node gets none of them.
+    plain = session.js(NODE_MENU_OF % {"id": 6})
+    assert not [o for o in plain if o["content"] in MENU_LABELS], plain
+    if renderer == "vue" and version.startswith("1.27."):
+        pytest.skip("frontend 1.27.10's Vue nodes open no context menu on right-click (only the selection "
+                    "toolbox); its node menu was checked as the frontend builds it")
+    shown = open_node_menu(session)
+    session.shot(f"10_node_menu_idle_{renderer}")
+    print(f"frontend {version} ({renderer}): menu entries {json.dumps(shown)}")
+    assert [len(shown[label]) for label in MENU_LABELS] == [1, 1], shown
+    assert [shown[label][0]["disabled"] for label in MENU_LABELS] == [True, True], shown
+    close_menu(session)
+    # While the nested sampler runs both are enabled, and the Stop entry stops the run.
+    session.queue()
+    session.wait(f"(() => {{ const s = {PANEL_STATE}; return s && s.thumbs >= 1 && !s.disabled ? s : null; }})()",
+                 "the first outer step and an enabled Stop & keep")
+    shown = open_node_menu(session)
+    session.shot(f"11_node_menu_running_{renderer}")
+    assert [len(shown[label]) for label in MENU_LABELS] == [1, 1], shown
+    assert [shown[label][0]["disabled"] for label in MENU_LABELS] == [False, False], shown
+    stop = shown[MENU_LABELS[0]][0]
+    session.run(session.page.click(stop["x"], stop["y"]))
+    stopped = session.wait(
+        f"(() => {{ const s = {PANEL_STATE}; return /^(stopped|done|cancelled)/.test(s?.status) ? s : null; }})()",
+        "the run to end after the menu's Stop")
+    assert stopped["status"] == f"stopped at {stopped['thumbs']}/{outer}", stopped
+    built = [o for o in session.js(NODE_MENU_OF % {"id": SAMPLER_ID}) if o["content"] in MENU_LABELS]
+    assert built == [{"content": label, "disabled": True} for label in MENU_LABELS], (version, built)
+    # 1.49.6 warns about menu monkey-patching ("[DEPRECATED] Monkey-patching getNodeMenuOptions ...
+    # (Extension: ...)", "[Context Menu Compat] ..."); none may name the pack or getExtraMenuOptions.
+    warned = [t for t in session.page.problems_mentioning("getExtraMenuOptions", "deprecated", "DEPRECATED",
+                                                          "Context Menu Compat")
+              if any(n in t for n in (*PACK_NEEDLES, EXTENSION)) or "getExtraMenuOptions" in t]
+    assert not warned, f"menu deprecation warnings on frontend {version}: {warned}"
+    ours = session.page.problems_mentioning(*PACK_NEEDLES, "409")
+    assert not ours, f"errors or warnings from the pack around the node menu: {ours}"

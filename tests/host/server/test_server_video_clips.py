@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -83,8 +84,9 @@ def test_each_outer_step_announces_a_clip_only_to_its_client(nested):
 
 
 def test_a_nodes_next_run_replaces_its_clips_in_the_temp_folder(nested_none):
-    first = nested_none.run_prompt(video_prompt())
-    second = nested_none.run_prompt(video_prompt())
+    tab = uuid.uuid4().hex  # one client (browser tab) runs the node twice
+    first = nested_none.run_prompt(video_prompt(), client_id=tab)
+    second = nested_none.run_prompt(video_prompt(), client_id=tab)
     assert first.status == second.status == "success", (first.describe(), second.describe())
     old = [e["clip"] for e in first.outer_steps("5")]
     new = [e["clip"] for e in second.outer_steps("5")]
@@ -98,6 +100,22 @@ def test_a_nodes_next_run_replaces_its_clips_in_the_temp_folder(nested_none):
     clip_names = {c["filename"] for c in old + new}
     assert not in_output & clip_names, "clips are never written to the output folder"
     assert not list(nested_none.output_dir.rglob("nested_diffusion_clips")), "no clip subfolder in the output folder"
+
+
+def test_another_clients_run_of_the_same_node_keeps_the_first_clients_clips(nested_none):
+    # Two tabs, or two people running copies of one template: the same node id "5" from two clients.
+    a, b = uuid.uuid4().hex, uuid.uuid4().hex
+    first = nested_none.run_prompt(video_prompt(), client_id=a)
+    second = nested_none.run_prompt(video_prompt(), client_id=b)
+    assert first.status == second.status == "success", (first.describe(), second.describe())
+    a_clips, b_clips = assert_outer_steps(first, "5", 3, total=3), assert_outer_steps(second, "5", 3, total=3)
+    assert_served_clips(nested_none, a_clips)   # client a's clips are still served after b's run
+    assert_served_clips(nested_none, b_clips)
+    # Client a runs the node again: its own old clips go, client b's stay.
+    third = nested_none.run_prompt(video_prompt(), client_id=a)
+    assert third.status == "success", third.describe()
+    assert all(view(nested_none, e["clip"])[0] == 404 for e in a_clips)
+    assert_served_clips(nested_none, b_clips + third.outer_steps("5"))
 
 
 def test_image_runs_carry_no_clip(nested_none):
