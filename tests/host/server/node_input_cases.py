@@ -37,14 +37,7 @@ class Case:
 
 
 def pack_graph(node_class: str) -> tuple[Graph, str]:
-    """A small working prompt around ``node_class`` and the id of that node in it. Its pauses (a
-    case that switches ``pause_every_outer_step`` on) time out at once: nobody answers them."""
-    graph, node_id = _pack_graph(node_class)
-    graph.prompt[node_id]["inputs"]["pause_timeout_minutes"] = 0.01
-    return graph, node_id
-
-
-def _pack_graph(node_class: str) -> tuple[Graph, str]:
+    """A small working prompt around ``node_class`` and the id of that node in it."""
     if node_class == "NestedKSampler":
         return build("nested", outer_steps=2, inner_steps=1), "5"
     if node_class == "SamplerNestedDiffusion":
