@@ -20,6 +20,9 @@ SHIPPED = [
     "nodes/demo_video/wan_digits.safetensors",
     "example_workflows/nested_diffusion_demo_video.json",
     "example_workflows/nested_diffusion_demo_video.jpg",
+    "example_workflows/Nested Diffusion - steer a running generation.json",
+    "example_workflows/Nested Diffusion - steer a running generation.jpg",
+    "docs/steering_filmstrip.png",
 ]
 
 
@@ -50,7 +53,7 @@ def test_demo_files_are_tracked_by_git():
     if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
         pytest.skip("not a git checkout: the registry archive is built from one")
     tracked = subprocess.run(["git", "ls-files", "--", *SHIPPED], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+                             check=True).stdout.splitlines()
     assert sorted(tracked) == sorted(SHIPPED)
 
 

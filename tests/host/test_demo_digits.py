@@ -29,6 +29,9 @@ space = pack_module("nodes.demo_digits.digit_space")
 weights_file = pack_module("nodes.demo_digits.weights_file")
 
 TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_digits.json"
+STEER_TEMPLATE = PACK_ROOT / "example_workflows" / "Nested Diffusion - steer a running generation.json"
+steering = pack_module("nested_core.steering")
+schedules = pack_module("nodes.comfy_schedules")
 CLASSES = {**nodes.NODE_CLASS_MAPPINGS, **NODES}
 
 # 5 x 20 nested, cfg 3, euler_ancestral, paper_faithful, seeds 1000 + digit, 20 images per digit.
@@ -185,6 +188,55 @@ def test_nested_samples_are_the_requested_digits(loaded, judge):
     print(f"demo quality: final {final_hits}/{total}, first outer step {first_hits}/{total}, per digit {per_digit}")
     assert final_hits >= FINAL_BOUND * total, per_digit
     assert first_hits >= FIRST_OUTER_BOUND * total
+
+
+def steer_template_prompt() -> dict:
+    workflow = json.loads(STEER_TEMPLATE.read_text())
+    workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] != "Note"]  # frontend only
+    prompt = api_prompt(workflow, lambda t: CLASSES[t].INPUT_TYPES())
+    return {k: v for k, v in prompt.items() if v["class_type"] not in ("SaveImage", "PreviewImage")}
+
+
+def steer_template_record(prompt: dict, loaded, steps: list) -> str:
+    s = prompt["5"]["inputs"]
+    sigmas = schedules.outer_sigmas(loaded[0].get_model_object("model_sampling"), s["scheduler"], s["outer_steps"],
+                                    s["denoise"])
+    fingerprint = steering.run_fingerprint(s["seed"], sigmas, prompt["4"]["inputs"]["batch_size"], s["sampler_name"],
+                                           s["inner_steps"])
+    return json.dumps({"run": fingerprint, "steps": steps, "version": 1}, separators=(",", ":"), sort_keys=True)
+
+
+def test_steer_template_replays_a_pick_and_a_prompt_change(loaded, judge):
+    """What its Note asks a user to try (pick after outer step 1, the prompt changed to another
+    digit at the next pause), as a record: the run replays it and the batch becomes that digit."""
+    prompt = steer_template_prompt()
+    s = prompt["5"]["inputs"]
+    assert s["pause_every_outer_step"] is True and s["clip"] == ["1", 1] and s["steering"] == ""
+    assert s["sampler_name"] == "euler_ancestral" and prompt["4"]["inputs"]["batch_size"] == 4
+    assert prompt["2"]["inputs"]["text"] == "a handwritten 3"
+    s["steering"] = steer_template_record(prompt, loaded, [{"after": 1, "pick": [3]},
+                                                          {"after": 2, "prompt": "a handwritten 8"}])
+    outputs = run_graph(prompt, CLASSES)
+    images = outputs["8"][0].reshape(s["outer_steps"], 4, 64, 64, 3)
+    with torch.no_grad():
+        first = judge(space.pixels_from_image(images[0])).argmax(1).tolist()
+        final = judge(space.pixels_from_image(outputs["6"][0])).argmax(1).tolist()
+    assert first.count(3) >= 3, first
+    assert final.count(8) >= 3, final
+    # Outer step 1 shows the batch before the pick (four different images); after it, the rows are
+    # variants of the picked one (euler_ancestral's inner noise keeps them apart).
+    assert all(not torch.equal(images[0][0], images[0][r]) for r in (1, 2, 3))
+    assert all(not torch.equal(images[-1][0], images[-1][r]) for r in (1, 2, 3))
+
+
+def test_steer_template_unanswered_pauses_time_out_and_give_the_unpaused_images(loaded):
+    prompt = steer_template_prompt()
+    prompt["5"]["inputs"]["pause_timeout_minutes"] = 0.01            # 0.6 s per pause, nobody answers
+    paused = run_graph(prompt, CLASSES)["5"]
+    prompt["5"]["inputs"]["pause_every_outer_step"] = False
+    straight = run_graph(prompt, CLASSES)["5"]
+    assert torch.equal(paused[0]["samples"], straight[0]["samples"])
+    assert torch.equal(paused[1]["samples"], straight[1]["samples"])
 
 
 def damaged_copy(source, damage: str, path):

@@ -38,6 +38,11 @@ VIDEO_TEMPLATES = {
     "Nested Diffusion - save every outer step clip": {"NestedKSampler", "RebatchLatents", "VAEDecode",
                                                       "SaveAnimatedWEBP", "UNETLoader", "CLIPLoader", "VAELoader"},
 }
+# On the pack's digits demo model (no download), beyond the demo templates named for the model.
+DEMO_TEMPLATES = {
+    "Nested Diffusion - steer a running generation": {"NestedDiffusionDemoModel", "CLIPTextEncode", "NestedKSampler",
+                                                      "Note"},
+}
 WAN_FILES = {"UNETLoader": ("wan2.1_t2v_1.3B_fp16.safetensors", "diffusion_models"),
              "CLIPLoader": ("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders"),
              "VAELoader": ("wan_2.1_vae.safetensors", "vae")}
@@ -67,10 +72,26 @@ def expected_values(info: dict) -> list[tuple[str, object, dict]]:
 
 
 def test_there_are_the_five_templates_each_with_its_nodes():
-    assert {p.stem for p in WORKFLOWS} >= set(EXPECTED) | set(VIDEO_TEMPLATES)
+    assert {p.stem for p in WORKFLOWS} >= set(EXPECTED) | set(VIDEO_TEMPLATES) | set(DEMO_TEMPLATES)
     for path in WORKFLOWS:
         types = {n["type"] for n in json.loads(path.read_text())["nodes"]}
-        assert {**EXPECTED, **VIDEO_TEMPLATES}.get(path.stem, set()) <= types, (path.name, types)
+        assert {**EXPECTED, **VIDEO_TEMPLATES, **DEMO_TEMPLATES}.get(path.stem, set()) <= types, (path.name, types)
+
+
+def test_steer_template_note_clip_and_step_mode():
+    path = REPO_ROOT / "example_workflows" / "Nested Diffusion - steer a running generation.json"
+    workflow = json.loads(path.read_text())
+    notes = [n for n in workflow["nodes"] if n["type"] == "Note"]
+    assert len(notes) == 1
+    text = notes[0]["widgets_values"][0]
+    for word in ("pause", "Pick", "prompt", "Continue", "steering", "replay", "thumbnail"):
+        assert word.lower() in text.lower(), word
+    sampler, = [n for n in workflow["nodes"] if n["type"] == "NestedKSampler"]
+    by_link = {link[0]: link for link in workflow["links"]}
+    clip, = [i for i in sampler["inputs"] if i["name"] == "clip"]
+    assert by_link[clip["link"]][1] == 1 and by_link[clip["link"]][2] == 1   # the demo model's CLIP
+    # widgets: seed, control, outer, inner, cfg, sampler, scheduler, denoise, max_seconds, then steering's
+    assert sampler["widgets_values"][9:] == [True, 10.0, ""]
 
 
 @pytest.mark.parametrize("path", [p for p in WORKFLOWS if p.stem in VIDEO_TEMPLATES], ids=lambda p: p.stem)

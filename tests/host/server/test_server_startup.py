@@ -73,9 +73,12 @@ def test_pack_node_inputs_and_outputs_are_the_released_ones(comfy_none):
 
     ks = info["NestedKSampler"]
     assert ks["input_order"]["required"] == NESTED_KSAMPLER_INPUTS
+    steering = ["pause_every_outer_step", "pause_timeout_minutes", "steering"]
     for name in ("NestedKSampler", "NestedKSamplerAdvanced", "SamplerNestedDiffusion"):
-        # Added later, as the last optional input: saved workflows' widget positions are unchanged.
-        assert info[name]["input_order"]["optional"][-1] == "max_seconds", name
+        # Added later, each after the inputs before it (0.2.0: max_seconds; 0.3.0: steering, with
+        # the clip link first on the KSamplers): saved workflows' widget positions are unchanged.
+        added = (["clip"] if name != "SamplerNestedDiffusion" else []) + steering
+        assert info[name]["input_order"]["optional"][-len(added) - 1:] == ["max_seconds"] + added, name
         budget = info[name]["input"]["optional"]["max_seconds"]
         assert budget[0] == "FLOAT" and (budget[1]["default"], budget[1]["min"]) == (0.0, 0.0), budget
     assert ks["output"] == ["LATENT", "LATENT"]
@@ -97,7 +100,7 @@ def test_pack_node_inputs_and_outputs_are_the_released_ones(comfy_none):
 
     nested = info["SamplerNestedDiffusion"]
     assert nested["input_order"]["required"] == ["inner_sampler", "inner_steps", "inner_scheduler", "eta"]
-    assert nested["input_order"].get("optional") == ["inner_sampler_override", "max_seconds"]
+    assert nested["input_order"].get("optional") == ["inner_sampler_override", "max_seconds"] + steering
     assert nested["input"]["optional"]["inner_sampler_override"][0] == "SAMPLER"
     assert nested["output"] == ["SAMPLER"]
     req = nested["input"]["required"]
