@@ -27,10 +27,15 @@ def widget_names(input_types: dict) -> list[str]:
     return names
 
 
+FRONTEND_ONLY = {"Note", "MarkdownNote"}
+
+
 def api_prompt(workflow: dict, input_types: Callable[[str], dict]) -> dict:
     links = {link[0]: (str(link[1]), link[2]) for link in workflow["links"]}
     prompt = {}
     for n in workflow["nodes"]:
+        if n["type"] in FRONTEND_ONLY:  # drawn by the frontend, never sent with a prompt
+            continue
         inputs = {}
         for name, value in zip(widget_names(input_types(n["type"])), n.get("widgets_values", [])):
             if name is not None:
