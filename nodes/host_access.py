@@ -22,3 +22,14 @@ def prompt_server():
     ``server`` before any node runs, and importing it anywhere else fails and is slow."""
     module = sys.modules.get("server")
     return getattr(getattr(module, "PromptServer", None), "instance", None)
+
+
+def server_routes():
+    """(the running server's route table, aiohttp's ``web``), or None in-process, where no route
+    is registered."""
+    server = prompt_server()
+    if server is None:
+        return None
+    from aiohttp import web
+
+    return server.routes, web

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import comfy.samplers
 
-from .host_access import prompt_server
+from .host_access import server_routes
 from .model_calls import call_table
 
 ROUTE = "/nested_diffusion/model_calls"
 
 
 def register_model_calls_route() -> None:
-    server = prompt_server()
-    if server is None:  # imported without a running server (in-process use)
+    found = server_routes()
+    if found is None:
         return
-    from aiohttp import web
+    routes, web = found
 
-    @server.routes.get(ROUTE)
+    @routes.get(ROUTE)
     async def model_calls(request):
         return web.json_response({"samplers": call_table(comfy.samplers.SAMPLER_NAMES)})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .host_access import prompt_server
+from .host_access import server_routes
 from .pause_board import PAUSES
 from .stop_requests import STOPS
 
@@ -37,14 +37,21 @@ def json_object(raw: bytes, help_text: str, allowed: set[str]) -> tuple[dict | N
     return data, None
 
 
-def parse_pause_body(raw: bytes) -> tuple[str | None, str | None]:
-    data, error = json_object(raw, PAUSE_HELP, {"prompt_id"})
+def prompt_id_body(raw: bytes, help_text: str) -> tuple[str | None, str | None]:
+    """(prompt_id or None for "every running prompt", None) for an empty body, ``{}`` or
+    ``{"prompt_id": <string or null>}``; else (None, why not). Anything else is refused rather
+    than read as "every prompt", so a malformed request never reaches a prompt it did not name."""
+    data, error = json_object(raw, help_text, {"prompt_id"})
     if error is not None:
         return None, error
     prompt_id = data.get("prompt_id")
     if not (prompt_id is None or isinstance(prompt_id, str)):
         return None, "prompt_id must be a string or absent"
     return prompt_id, None
+
+
+def parse_pause_body(raw: bytes) -> tuple[str | None, str | None]:
+    return prompt_id_body(raw, PAUSE_HELP)
 
 
 def parse_steer_body(raw: bytes) -> tuple[str | None, dict | None, str | None]:
@@ -67,12 +74,12 @@ def pause(prompt_id: str | None) -> tuple[int, dict]:
 
 
 def register_steer_routes() -> None:
-    server = prompt_server()
-    if server is None:  # imported without a running server (in-process use)
+    found = server_routes()
+    if found is None:
         return
-    from aiohttp import web
+    routes, web = found
 
-    @server.routes.post(PAUSE_ROUTE)
+    @routes.post(PAUSE_ROUTE)
     async def pause_route(request):
         prompt_id, error = parse_pause_body(await request.read())
         if error is not None:
@@ -80,7 +87,7 @@ def register_steer_routes() -> None:
         status, body = pause(prompt_id)
         return web.json_response(body, status=status)
 
-    @server.routes.post(STEER_ROUTE)
+    @routes.post(STEER_ROUTE)
     async def steer_route(request):
         prompt_id, change, error = parse_steer_body(await request.read())
         if error is not None:
