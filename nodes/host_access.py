@@ -33,3 +33,11 @@ def server_routes():
     from aiohttp import web
 
     return server.routes, web
+
+
+def submitting_client():
+    """(the running server, the submitting client's id), or None when no client submitted the
+    running prompt (in-process): events go to that client only, never broadcast to everyone."""
+    server = prompt_server()
+    client_id = getattr(server, "client_id", None)
+    return None if client_id is None else (server, client_id)

@@ -240,19 +240,21 @@ def write_webp(frames: torch.Tensor, path: str, fps: float, exact: bool = True) 
                      **(EXACT_WEBP if exact else PIXEL_WEBP))
 
 
-class _RunFiles:
-    """The clips of each (client id, node id)'s latest run, oldest first. Keyed by client as well:
-    two clients running the same node id (two tabs, or copies of one template) each keep theirs."""
+class RunFiles:
+    """The files of each key's latest run, oldest first, at most ``max_runs`` keys. Clips are keyed
+    by (client id, node id), so two clients running the same node id (two tabs, or copies of one
+    template) each keep theirs; the steering tiles use their own instance (steering_run.py)."""
 
-    def __init__(self):
+    def __init__(self, max_runs: int | None = None):
         self._runs: OrderedDict[tuple, list[str]] = OrderedDict()
         self._lock = threading.Lock()
+        self._max_runs = max_runs  # None: MAX_TRACKED_RUNS, read at each run
 
     def start(self, key: tuple) -> list[str]:
         """A new run of ``key``: the previous run's files are deleted; returns the new run's list."""
         with self._lock:
             stale = [self._runs.pop(key, [])]
-            while len(self._runs) >= MAX_TRACKED_RUNS:
+            while len(self._runs) >= (self._max_runs or MAX_TRACKED_RUNS):
                 stale.append(self._runs.popitem(last=False)[1])
             self._runs[key] = files = []
         for path in (p for group in stale for p in group):
@@ -263,7 +265,7 @@ class _RunFiles:
         return files
 
 
-RUNS = _RunFiles()
+RUNS = RunFiles()
 
 
 def _safe(text) -> str:

@@ -17,10 +17,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,9 +31,9 @@ import latent_preview
 
 from ..nested_core import Intervention, pick_rows, record_text
 from ..nested_core.steering import check_change, interventions_for_run, parse_record
-from .host_access import prompt_server
+from .host_access import submitting_client
 from .host_latents import preview_stream
-from .outer_step_clip import OuterStepClips
+from .outer_step_clip import OuterStepClips, RunFiles
 from .outer_step_reporter import latent2rgb_previewer
 from .pause_board import PAUSES
 from .stop_requests import STOPS
@@ -63,29 +61,8 @@ class SteeringOptions:
     on_record: Callable[[str], None] | None = None  # told the final record ("" for none)
 
 
-class _TileFiles:
-    """Tile images of the latest MAX_TILE_RUNS paused runs; older runs' files are deleted."""
-
-    def __init__(self):
-        self._runs: OrderedDict[str, list[str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, run: str, path: str) -> None:
-        with self._lock:
-            stale = []
-            if run not in self._runs:
-                while len(self._runs) >= MAX_TILE_RUNS:
-                    stale.extend(self._runs.popitem(last=False)[1])
-                self._runs[run] = []
-            self._runs[run].append(path)
-        for old in stale:
-            try:
-                os.remove(old)
-            except FileNotFoundError:
-                pass
-
-
-TILES = _TileFiles()
+# Tile images of the latest MAX_TILE_RUNS paused runs; older runs' files are deleted.
+TILES = RunFiles(MAX_TILE_RUNS)
 
 
 class SteeringSession:
@@ -117,6 +94,7 @@ class SteeringSession:
         self.applied: list[Intervention] = []
         self.live = False
         self.token = uuid.uuid4().hex[:12]
+        self._tile_files: list[str] | None = None
 
     # -- the boundary ------------------------------------------------------------------------
 
@@ -140,14 +118,16 @@ class SteeringSession:
             comfy.model_management.throw_exception_if_processing_interrupted()
             return STOPS.should_stop(self.prompt_id)
 
-        event = {
+        # Tiles are written only when a client will be shown them (not in-process).
+        event = None if submitting_client() is None else {
             "step": k, "total": self.total, "batch": batch, **self._tiles(k, image),
             "can_edit_prompt": self.can_text, "prompt_note": self.note,
             "cfg": float(self.guider.cfg) if self.owns and hasattr(self.guider, "cfg") else None,
             "timeout_s": timeout, "steering": self.record,
         }
         paused = PAUSES.open(self.prompt_id, check)
-        self._send(PAUSED_EVENT, event)
+        if event is not None:
+            self._send(PAUSED_EVENT, event)
         log.info("Nested Diffusion: paused after outer step %d/%d; waiting up to %.1f min for Continue",
                  k, self.total, timeout / 60)
         started = time.monotonic()
@@ -243,7 +223,9 @@ class SteeringSession:
                 name = f"{self.token}_{k:03d}_{row:02d}.png"
                 path = os.path.join(folder, name)
                 picture.save(path, format="PNG", compress_level=1)
-                TILES.add(self.token, path)
+                if self._tile_files is None:  # this run's first tile
+                    self._tile_files = TILES.start(("tiles", self.token))
+                self._tile_files.append(path)
                 tile = {"filename": name, "subfolder": TILES_SUBFOLDER, "type": "temp"}
             tiles.append(tile)
             if clipper is not None:
@@ -251,10 +233,10 @@ class SteeringSession:
         return {"tiles": tiles, "clips": clips} if clipper is not None else {"tiles": tiles}
 
     def _send(self, event: str, data: dict) -> None:
-        server = prompt_server()
-        client_id = getattr(server, "client_id", None)
-        if client_id is None:  # in-process, or no submitting client: never broadcast
+        target = submitting_client()
+        if target is None:
             return
+        server, client_id = target
         server.send_sync(event, {"prompt_id": self.prompt_id, "node": self.node_id,
                                  "record_node": self.options.record_node, **data}, client_id)
 
