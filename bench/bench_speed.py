@@ -113,7 +113,7 @@ def main() -> int:
     import tiny_models  # tests/helpers; imports comfy, so only after import_comfy()
 
     host_env.load_pack()
-    from nested_diffusion_pack.nodes.nested_sampler import nested_sampler_object
+    from nested_diffusion_pack.nodes.runtime.ksampler_function import nested_sampler_object
 
     class FirstCall:
         """sample_custom callback (step, x0, x, total): records when it is first called (wall and

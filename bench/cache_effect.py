@@ -3,7 +3,7 @@
 Both caches skip a model call when their estimate of how much the output changed since the last
 computed call stays below ``reuse_threshold``, and ComfyUI gives them a fresh state once per
 sampling call. A nested run restarts the noise level at every inner run inside one call, so the
-pack gives every inner run a fresh cache state (``nodes/schedule_position.py``); the ``shared``
+pack gives every inner run a fresh cache state (``nodes/runtime/schedule_position.py``); the ``shared``
 rows let one state run through all inner runs (``fresh_cache_per_inner_run=False``, which no
 node sets) to show what that choice changes.
 
@@ -190,8 +190,8 @@ def main() -> int:
     ctx = {
         "comfy": comfy, "model": model,
         "ms": model.get_model_object("model_sampling"),
-        "nested_sampler_object": comfy_inprocess.pack_module("nodes.nested_sampler").nested_sampler_object,
-        "outer_sigmas": comfy_inprocess.pack_module("nodes.comfy_schedules").outer_sigmas,
+        "nested_sampler_object": comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object,
+        "outer_sigmas": comfy_inprocess.pack_module("nodes.runtime.comfy_schedules").outer_sigmas,
         "conds": [demo.digit_conditioning(clip, d) for d in range(DIGITS)],
         "uncond": demo.digit_conditioning(clip, None), "latent_hw": demo.latent_hw,
         "real_features": judge.pixels(test_x)["features"],

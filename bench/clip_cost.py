@@ -1,4 +1,4 @@
-"""Cost of the draft clip a video run makes after every outer step (nodes/outer_step_clip.py):
+"""Cost of the draft clip a video run makes after every outer step (nodes/previews/outer_step_clip.py):
 decode all frames + bound the size + encode the animated WebP + write it, in ms, and as a share
 of the outer step's own time.
 
@@ -71,7 +71,7 @@ def tiny_model_figures(args, clip_module, reporter_module, folder: str) -> None:
     from tiny_models import tiny_conditioning
     from tiny_video_models import VIDEO_CHANNELS, build_tiny_video_model
 
-    sampler = comfy_inprocess.pack_module("nodes.nested_sampler").nested_sampler_object(
+    sampler = comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object(
         "euler", args.inner, "normal", 0.0)
     model = build_tiny_video_model()
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "normal", args.outer)
@@ -169,8 +169,8 @@ def main() -> None:
     for folder in (TESTS / "helpers", TESTS / "host"):
         sys.path.insert(0, str(folder))
     comfy_inprocess.start(args.threads)
-    clip_module = comfy_inprocess.pack_module("nodes.outer_step_clip")
-    reporter_module = comfy_inprocess.pack_module("nodes.outer_step_reporter")
+    clip_module = comfy_inprocess.pack_module("nodes.previews.outer_step_clip")
+    reporter_module = comfy_inprocess.pack_module("nodes.previews.outer_step_reporter")
     import host_env
 
     print(f"ComfyUI {host_env.host_version()}, torch threads {args.threads}")

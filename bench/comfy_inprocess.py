@@ -2,7 +2,7 @@
 imported the way ComfyUI imports it, and a model-call counter.
 
 Shared by quality_vs_nfe.py and demo_cost.py. Nothing here is faked: ComfyUI's own modules are
-imported from the checkout, and the demo model comes from the pack's ``nodes/demo_digits``.
+imported from the checkout, and the demo model comes from the pack's ``nodes/demos/digits``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ def require_comfy(script: str) -> None:
 
 
 class Demo:
-    """The pack's demo digits model (``nodes/demo_digits``), as the benches use it."""
+    """The pack's demo digits model (``nodes/demos/digits``), as the benches use it."""
 
     def __init__(self, package: str):
         model = importlib.import_module(package + ".demo_model")
         self.load_demo = model.load_demo                      # () -> (MODEL, CLIP, VAE)
         self.digit_conditioning = model.digit_conditioning    # (clip, digit or None) -> CONDITIONING
-        self.classifier = importlib.import_module(package + ".classifier")
+        from harness import digit_classifier  # bench/harness: the judge is not shipped
+
+        self.classifier = digit_classifier
         space = importlib.import_module(package + ".digit_space")
         self.pixels_from_latent = space.pixels_from_latent    # LATENT samples -> the classifier's pixels
         self.latent_hw = (space.LATENT_SIZE, space.LATENT_SIZE)
@@ -49,11 +51,11 @@ def start(threads: int) -> Demo:
 
     torch.set_num_threads(threads)
     host_env.load_pack()
-    return Demo(host_env.PACK_MODULE + ".nodes.demo_digits")
+    return Demo(host_env.PACK_MODULE + ".nodes.demos.digits")
 
 
 def pack_module(name: str):
-    """A module of the loaded pack, e.g. ``pack_module("nodes.nested_sampler")``."""
+    """A module of the loaded pack, e.g. ``pack_module("nodes.runtime.ksampler_function")``."""
     import host_env  # tests/helpers; on sys.path after start()
 
     return importlib.import_module(f"{host_env.PACK_MODULE}.{name}")

@@ -94,9 +94,9 @@ class Setup:
         self.seed = 7
         self.noise = comfy.sample.prepare_noise(self.latent, self.seed)
         self.sampler_name = opts.sampler
-        self.nested_module = comfy_inprocess.pack_module("nodes.nested_sampler")
-        self.schedules = comfy_inprocess.pack_module("nodes.comfy_schedules")
-        self.nodes = comfy_inprocess.pack_module("nodes.ksampler_nodes")
+        self.nested_module = comfy_inprocess.pack_module("nodes.runtime.ksampler_function")
+        self.schedules = comfy_inprocess.pack_module("nodes.runtime.comfy_schedules")
+        self.nodes = comfy_inprocess.pack_module("nodes.declarations.nested_ksampler")
 
     def nested(self, big_n, small_n):
         sampler = self.nested_module.nested_sampler_object(self.sampler_name, small_n, "paper_faithful", 0.0)

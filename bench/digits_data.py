@@ -3,7 +3,7 @@
 scikit-learn is a bench dependency, not a pack one: ``pip install scikit-learn`` into the
 Python that runs the benches. The data ships inside its wheel (no download).
 
-``load_split()`` returns pixels in the demo's form (``nodes/demo_digits/digit_space.py``:
+``load_split()`` returns pixels in the demo's form (``nodes/demos/digits/digit_space.py``:
 ``[N, 1, 8, 8]`` float in [0, 1], 1 = white paper) and labels, for a fixed 80/20 stratified
 split: 1437 training images (the UNet and the classifier learn from them) and 360 held out.
 """

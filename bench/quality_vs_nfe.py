@@ -13,7 +13,7 @@ chunk j uses seed ``--seed + j`` for the starting noise and the sampler's own no
   user can do instead when the budget is known in advance). k = the preview run's length is that
   very run's final image (the same call with the same seed), so it is not run twice.
 
-Judge: the demo's digit classifier (``nodes/demo_digits/classifier.py``), on the decoded images:
+Judge: the demo's digit classifier (``bench/harness/digit_classifier.py``), on the decoded images:
 accuracy against the requested digit, mean softmax probability of the requested digit
 ("confidence"), and the Frechet distance between classifier features of the generated images and
 of the held-out real digits ("FID-like"; a bootstrap standard deviation over the generated set is
@@ -64,7 +64,7 @@ def parse_args():
     p.add_argument("--plain-scheduler", default="normal", help="ComfyUI scheduler of the plain runs "
                    "(default %(default)s)")
     p.add_argument("--cfg", type=float, default=3.0, help="guidance scale (default %(default)s)")
-    p.add_argument("--unet", help="demo UNet weights file (default: the shipped nodes/demo_digits/unet.safetensors)")
+    p.add_argument("--unet", help="demo UNet weights file (default: the shipped nodes/demos/digits/unet.safetensors)")
     p.add_argument("--classifier", help="classifier weights file (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0, help="seed of chunk 0; chunk j uses seed + j (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
@@ -249,8 +249,8 @@ def main() -> int:
     demo = comfy_inprocess.start(opts.threads)
     import comfy.sample
 
-    nested_sampler_object = comfy_inprocess.pack_module("nodes.nested_sampler").nested_sampler_object
-    outer_sigmas = comfy_inprocess.pack_module("nodes.comfy_schedules").outer_sigmas
+    nested_sampler_object = comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object
+    outer_sigmas = comfy_inprocess.pack_module("nodes.runtime.comfy_schedules").outer_sigmas
 
     model, clip, _vae = demo.load_demo(opts.unet)
     ctx = {

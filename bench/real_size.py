@@ -180,7 +180,7 @@ def _plan(model_patcher, opts) -> int:
     own schedules; euler makes one call per step)."""
     import comfy_inprocess
 
-    schedules = comfy_inprocess.pack_module("nodes.comfy_schedules")
+    schedules = comfy_inprocess.pack_module("nodes.runtime.comfy_schedules")
     core = comfy_inprocess.pack_module("nested_core")
     ms = model_patcher.get_model_object("model_sampling")
     outer = schedules.outer_sigmas(ms, SCHEDULER, opts.outer)
@@ -222,7 +222,7 @@ def child_sample(opts, key: str, mode: str) -> dict:
             (out,) = comfy_nodes.KSampler().sample(patcher, SEED, planned, spec.cfg, INNER_SAMPLER, SCHEDULER,
                                                    positive, negative, latent)
         else:
-            nested = comfy_inprocess.pack_module("nodes.ksampler_nodes").NestedKSampler()
+            nested = comfy_inprocess.pack_module("nodes.declarations.nested_ksampler").NestedKSampler()
             out, outer_images = nested.sample(patcher, SEED, opts.outer, opts.inner, spec.cfg, INNER_SAMPLER,
                                               SCHEDULER, positive, negative, latent)
             outer_mb = outer_images["samples"].nbytes / 2**20
@@ -286,7 +286,7 @@ def child_preview(opts, key: str) -> dict:
     device = comfy.model_management.get_torch_device()
     latent_format = getattr(comfy.supported_models, spec.supported).latent_format()
     x0 = torch.randn((1,) + spec.latent, generator=torch.Generator().manual_seed(3)).to(device)
-    reporter = comfy_inprocess.pack_module("nodes.outer_step_reporter")
+    reporter = comfy_inprocess.pack_module("nodes.previews.outer_step_reporter")
     l2rgb = reporter.latent2rgb_previewer(latent_format)
     taesd = comfy.taesd.taesd.TAESD(None, None, latent_channels=latent_format.latent_channels)
     rsm.fill_weights(taesd)

@@ -18,7 +18,7 @@ Pick (the template's settings: 5 x 20, cfg 3, paper_faithful): a batch of 4, ste
   independent samples, so a group is a batch of 4 in everything but the random numbers.
 
 Prompt change: "a handwritten A" for the whole batch, steered with ``{"after": k, "prompt":
-"a handwritten B"}``; for each k the share of finals the shipped classifier reads as B (and as
+"a handwritten B"}``; for each k the share of finals the digit classifier (the bench's judge) reads as B (and as
 A), and how much of the old image stays: the mean Pearson correlation of each final with the
 unsteered run's outer image k of the same row (and, as the chance level, with the unsteered
 outer image k of another row).
@@ -96,7 +96,7 @@ def decoded_grey(latent):
     """The demo VAE's drawing of ``latent`` [B, 1, 8, 8] as grey [B, 16, 16] (0 ink, 1 paper):
     the bilinear 2x upscale of the ink with paper beyond the border. VAE Decode draws each of
     these pixels as a 4x4 block of its 64x64 IMAGE. The ink is the VAE's own piecewise-linear
-    function of TAESD's clamped latent 3 tanh(l / 3) (nodes/demo_digits/digits_vae.py)."""
+    function of TAESD's clamped latent 3 tanh(l / 3) (nodes/demos/digits/digits_vae.py)."""
     import torch
 
     knots, weights = _undo_clamp_pieces()
@@ -205,7 +205,7 @@ class Session:
         self.judge = env.classifier.load_classifier()
         self.space = env.digit_space
         self.outer, self.inner, self.cfg = outer, inner, cfg
-        schedules = __import__(f"{env.pack.__name__}.nodes.comfy_schedules", fromlist=["outer_sigmas"])
+        schedules = __import__(f"{env.pack.__name__}.nodes.runtime.comfy_schedules", fromlist=["outer_sigmas"])
         self.sigmas = schedules.outer_sigmas(self.model.get_model_object("model_sampling"), SCHEDULER, outer)
         self._cond = {}
         self.model_seconds = 0.0

@@ -82,7 +82,7 @@ def digests(nodes) -> list[str]:
 
 def timed(module_name: str, nodes) -> list[str]:
     """Wall time of whole runs, and of the pack's steering calls inside them."""
-    steering = importlib.import_module(module_name + ".nodes.steering_run")
+    steering = importlib.import_module(module_name + ".nodes.runtime.steering_run")
     spent = [0.0]
     session_class = steering.SteeringSession
     original_init, original_call = session_class.__init__, session_class.__call__

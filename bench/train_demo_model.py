@@ -6,12 +6,13 @@ The shipped weights were made with exactly this command (seed 0, one torch threa
     COMFYUI_PATH=/path/to/ComfyUI-0.3.64 /path/to/comfy/venv/bin/python bench/train_demo_model.py --seed 0
 
 It needs scikit-learn in that Python (``pip install scikit-learn``; bench/training only). It
-writes ``nodes/demo_digits/classifier.safetensors`` and ``nodes/demo_digits/unet.safetensors``
-(or into ``--out-dir``), prints the classifier's held-out accuracy, the UNet's loss curve and a
-short sampling check, and takes well under 30 minutes on 2 CPU cores (see bench/README.md for
+writes ``nodes/demos/digits/unet.safetensors`` (or into ``--out-dir``) and the judge's
+``bench/harness/digit_classifier.safetensors`` (or ``--classifier-out``; not shipped), prints
+the classifier's held-out accuracy, the UNet's loss curve and a short sampling check, and takes
+well under 30 minutes on 2 CPU cores (see bench/README.md for
 the measured time). Both models learn only from the training split of ``bench/digits_data.py``.
 
-The UNet is ComfyUI's own ``UNetModel`` (config in ``nodes/demo_digits/demo_model.py``), trained
+The UNet is ComfyUI's own ``UNetModel`` (config in ``nodes/demos/digits/demo_model.py``), trained
 for v-prediction on the model's own discrete schedule: x_t = a x0 + s eps with a = 1/sqrt(1 +
 sigma^2), s = sigma a, target v = a eps - s x0, exactly what ``BaseModel`` undoes when it
 samples. Each digit has its own learned cross-attention tokens, and a learned "no class" entry
@@ -38,7 +39,11 @@ def parse_args():
     p.add_argument("--uncond-fraction", type=float, default=0.15)
     p.add_argument("--classifier-epochs", type=int, default=60)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out-dir", type=Path, default=PACK_ROOT / "nodes" / "demo_digits")
+    p.add_argument("--out-dir", type=Path, default=PACK_ROOT / "nodes" / "demos" / "digits",
+                   help="where unet.safetensors goes (default: the shipped one)")
+    p.add_argument("--classifier-out", type=Path,
+                   default=PACK_ROOT / "bench" / "harness" / "digit_classifier.safetensors",
+                   help="the judge's weights (default: the bench's; not shipped)")
     p.add_argument("--note", default="", help="extra text stored in the files' metadata (e.g. 'placeholder')")
     return p.parse_args()
 
@@ -105,7 +110,7 @@ def main():
 
     classifier, acc = train_classifier(torch, classifier_mod, split, args.classifier_epochs, args.seed)
     print(f"classifier held-out accuracy: {acc * 100:.2f}% ({len(split.test_labels)} images)", flush=True)
-    weights_file.write_weights(args.out_dir / "classifier.safetensors", "classifier", classifier.state_dict(),
+    weights_file.write_weights(args.classifier_out, "classifier", classifier.state_dict(),
                                classifier_mod.DEFAULT_CONFIG, held_out_accuracy=f"{acc:.4f}", **notes)
 
     torch.manual_seed(args.seed)
@@ -154,7 +159,7 @@ def main():
     state = {demo.UNET_PREFIX + k: v for k, v in unet.state_dict().items()}
     state[demo.TOKENS_KEY] = tokens.detach()
     weights_file.write_weights(args.out_dir / "unet.safetensors", "unet", state, config, **notes)
-    print(f"wrote {args.out_dir / 'unet.safetensors'} and classifier.safetensors "
+    print(f"wrote {args.out_dir / 'unet.safetensors'} and {args.classifier_out} "
           f"after {time.perf_counter() - start:.1f} s", flush=True)
     sampling_check(torch, demo, classifier, digit_space, args.out_dir / "unet.safetensors")
     print(f"total {time.perf_counter() - start:.1f} s wall, {time.process_time():.1f} s CPU", flush=True)

@@ -8,11 +8,11 @@ threads; on ComfyUI 0.3.64's classes, whose WAN rotary-embedding op has a backwa
     COMFYUI_PATH=/path/to/ComfyUI-0.3.64 /path/to/comfy/venv/bin/python bench/train_demo_video_model.py --seed 0
 
 It needs scikit-learn in that Python (``pip install scikit-learn``; bench/training only). It
-writes ``nodes/demo_video/wan_digits.safetensors`` (or ``--out``) every ``--save-every`` steps
+writes ``nodes/demos/video/wan_digits.safetensors`` (or ``--out``) every ``--save-every`` steps
 (the file is usable while training goes on; its metadata says how many steps it holds), prints
 the loss curve and, at the end, a short sampling check.
 
-The model is ComfyUI's own ``WanModel`` (config in ``nodes/demo_video/video_model.py``), trained
+The model is ComfyUI's own ``WanModel`` (config in ``nodes/demos/video/video_model.py``), trained
 on the flow objective ComfyUI samples WAN with (``CONST`` + ``ModelSamplingDiscreteFlow``):
 x_t = (1 - sigma) x0 + sigma eps at sigma from the model's own shifted table, timestep
 1000 sigma, target eps - x0 (``CONST`` denoises as x_t - sigma * output). The cross-attention
@@ -31,7 +31,7 @@ from pathlib import Path
 from demo_session import PACK_ROOT, open_demo
 from train_schedule import WeightsEma, warmup_cosine
 
-VIDEO_MODULES = ("digit_clips", "prompt_clips", "video_model")
+VIDEO_MODULES = ("prompt_clips", "video_model")
 
 
 def parse_args():
@@ -46,7 +46,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--out", type=Path, default=PACK_ROOT / "nodes" / "demo_video" / "wan_digits.safetensors")
+    p.add_argument("--out", type=Path, default=PACK_ROOT / "nodes" / "demos" / "video" / "wan_digits.safetensors")
     p.add_argument("--init", type=Path, default=None,
                    help="start from this weights file (a second stage) instead of fresh weights")
     p.add_argument("--note", default="")
@@ -78,8 +78,10 @@ def main():
     args = parse_args()
     env = open_demo("bench/train_demo_video_model.py", args.threads)
     torch, weights_file = env.torch, env.weights_file
-    mods = {n: importlib.import_module(f"{env.pack.__name__}.nodes.demo_video.{n}") for n in VIDEO_MODULES}
-    clips, prompts, vm = mods["digit_clips"], mods["prompt_clips"], mods["video_model"]
+    mods = {n: importlib.import_module(f"{env.pack.__name__}.nodes.demos.video.{n}") for n in VIDEO_MODULES}
+    from harness import digit_clips_data as clips  # bench/harness: the training clips are not shipped
+
+    prompts, vm = mods["prompt_clips"], mods["video_model"]
 
     start = time.perf_counter()
     pixels, labels = clips.source_digits("train")

@@ -1,7 +1,7 @@
 """The video demo's judge: the shipped 8x8 digit classifier applied to every frame of a clip, around the digit.
 
 Plain torch (no ComfyUI); the classifier weights need safetensors and the real clips scikit-learn, as
-the other benches. For clip latents ``[N, 1, T, 16, 16]`` (``nodes/demo_video/digit_clips.py``: the
+the other benches. For clip latents ``[N, 1, T, 16, 16]`` (``bench/harness/digit_clips_data.py``: the
 latent is the clip, 1 = white paper after ``pixels_from_latent``):
 
 * **where the digit is**: the ink centre of mass per frame (ink = how far a pixel is below white,
@@ -24,9 +24,6 @@ latent is the clip, 1 = white paper after ``pixels_from_latent``):
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,24 +35,11 @@ TIE_WEIGHT = 1e-5        # per squared pixel: smaller than the ink of the fainte
 DIRECTION_STEPS = torch.tensor([[0.0, -1.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 0.0]])  # left, right, up, down (row, col)
 
 
-def _package(name: str, folder: Path):
-    """Import a pack folder as a package under its own name, without the pack's ComfyUI entry point
-    (the folders used here import nothing from ComfyUI; ``nodes`` itself would clash with ComfyUI's)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
-                                                      submodule_search_locations=[str(folder)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def standalone_modules():
-    """(classifier module, digit_clips module) of this checkout, imported without ComfyUI."""
-    _package("nested_judge_demo_digits", PACK_ROOT / "nodes" / "demo_digits")
-    _package("nested_judge_demo_video", PACK_ROOT / "nodes" / "demo_video")
-    return (importlib.import_module("nested_judge_demo_digits.classifier"),
-            importlib.import_module("nested_judge_demo_video.digit_clips"))
+    """(classifier module, training-clips module) from bench/harness, imported without ComfyUI."""
+    from harness import digit_classifier, digit_clips_data
+
+    return digit_classifier, digit_clips_data
 
 
 @dataclass

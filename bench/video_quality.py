@@ -12,7 +12,7 @@ own noise):
 * ``plain k steps``: a separate KSampler run of k steps for each k in ``--plain-steps``; k = the
   preview run's length is that run's own final clip.
 
-Judge: ``bench/video_judge.py`` (the shipped digit classifier on every frame, around the digit):
+Judge: ``bench/video_judge.py`` (the digit classifier (the bench's judge) on every frame, around the digit):
 clip accuracy (the clip's majority label is the requested digit), agreement (the fraction of frames
 with the clip's majority label), direction accuracy, flicker and jerk (temporal smoothness; real
 clips score about 0), and Frechet distances of frame features and of clip features to held-out
@@ -75,7 +75,7 @@ def parse_args():
                    "(default %(default)s)")
     p.add_argument("--cfg", type=float, default=3.0, help="guidance scale (default %(default)s)")
     p.add_argument("--weights", help="video demo weights file (default: the shipped "
-                   "nodes/demo_video/wan_digits.safetensors)")
+                   "nodes/demos/video/wan_digits.safetensors)")
     p.add_argument("--seed", type=int, default=0, help="seed of chunk 0; chunk j uses seed + j (default 0)")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--state", default=str(ROOT / "bench" / "out" / "video_quality.pt"),
@@ -218,16 +218,18 @@ def main() -> int:
     comfy_inprocess.start(opts.threads)
     import comfy.sample
 
-    video_model = comfy_inprocess.pack_module("nodes.demo_video.video_model")
-    clips_module = comfy_inprocess.pack_module("nodes.demo_video.digit_clips")
-    judge = video_judge.VideoJudge(comfy_inprocess.pack_module("nodes.demo_digits.classifier"), clips_module)
+    video_model = comfy_inprocess.pack_module("nodes.demos.video.video_model")
+    from harness import digit_classifier
+    from harness import digit_clips_data as clips_module
+
+    judge = video_judge.VideoJudge(digit_classifier, clips_module)
     model, clip, _vae = video_model.load_video_demo(opts.weights)
     model = model.clone()
     ctx = {
         "comfy": comfy, "model": model, "calls": SamplerCalls(model),
         "ms": model.get_model_object("model_sampling"),
-        "nested_sampler_object": comfy_inprocess.pack_module("nodes.nested_sampler").nested_sampler_object,
-        "outer_sigmas": comfy_inprocess.pack_module("nodes.comfy_schedules").outer_sigmas,
+        "nested_sampler_object": comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object,
+        "outer_sigmas": comfy_inprocess.pack_module("nodes.runtime.comfy_schedules").outer_sigmas,
         "conds": [video_model.clip_conditioning(clip, d, r) for d in range(DIGITS) for r in range(DIRECTIONS)],
         "uncond": video_model.clip_conditioning(clip, None),
         "latent_thw": (clips_module.FRAMES, clips_module.CANVAS, clips_module.CANVAS),

@@ -5,8 +5,8 @@ convention, so the ComfyUI adapter in ``nodes/`` only wires host objects into it
 """
 
 from .nfe import NfePlan, nfe_plan
+from .outer_loop import ModelCallGate, inner_seed, outer_noise_source, sample_nested
 from .outer_step import FLOW, PATHS, VE, flow_posterior_split, outer_step, ve_ancestral_split
-from .sampler import ModelCallGate, inner_seed, outer_noise_source, sample_nested
 from .schedules import (
     END_SIGMA_MIN,
     END_ZERO,

@@ -1,12 +1,12 @@
 """ComfyUI node classes of the pack. Class names are workflow identities: never rename them."""
 
-from .demo_digits.loader_node import NestedDiffusionDemoModel
-from .demo_video.loader_node import NestedDiffusionDemoVideoModel
-from .ksampler_nodes import NestedKSampler, NestedKSamplerAdvanced
-from .model_calls_route import register_model_calls_route
-from .sampler_node import SamplerNestedDiffusion
-from .steer_route import register_steer_routes
-from .stop_route import register_stop_route
+from .declarations.nested_ksampler import NestedKSampler, NestedKSamplerAdvanced
+from .declarations.sampler_nested_diffusion import SamplerNestedDiffusion
+from .demos.digits.loader_node import NestedDiffusionDemoModel
+from .demos.video.loader_node import NestedDiffusionDemoVideoModel
+from .routes.model_calls_route import register_model_calls_route
+from .routes.steer_route import register_steer_routes
+from .routes.stop_route import register_stop_route
 
 register_stop_route()
 register_steer_routes()

@@ -1,7 +1,7 @@
 // Planned model calls of a nested run, from a node's widget values alone (no server call), so
 // the node can show its cost before it runs. Pure: no DOM, no ComfyUI imports.
 //
-// Checked against the pack's Python (nested_core.nfe_plan over nodes/comfy_schedules.py) on
+// Checked against the pack's Python (nested_core.nfe_plan over nodes/runtime/comfy_schedules.py) on
 // both hosts by tests/host/test_planned_calls_js.py. The rules:
 // * Schedulers that end at the model's smallest sigma (karras, exponential, normal,
 //   ddim_uniform, kl_optimal, polyexponential) put the last of 2+ outer steps there, where the

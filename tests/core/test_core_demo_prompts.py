@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "nodes" / "demo_digits" / "prompt_digits.py"
+_PATH = Path(__file__).resolve().parents[2] / "nodes" / "demos" / "shared" / "prompt_digits.py"
 _SPEC = importlib.util.spec_from_file_location("demo_prompt_digits", _PATH)
 prompt_digits = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(prompt_digits)

@@ -12,12 +12,11 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = [
-    "nodes/demo_digits/unet.safetensors",
-    "nodes/demo_digits/classifier.safetensors",
+    "nodes/demos/digits/unet.safetensors",
     "example_workflows/nested_diffusion_demo_digits.json",
     "example_workflows/nested_diffusion_demo_digits.jpg",
     "docs/demo_filmstrip.png",
-    "nodes/demo_video/wan_digits.safetensors",
+    "nodes/demos/video/wan_digits.safetensors",
     "example_workflows/nested_diffusion_demo_video.json",
     "example_workflows/nested_diffusion_demo_video.jpg",
     "example_workflows/Nested Diffusion - steer a running generation.json",
@@ -58,7 +57,5 @@ def test_demo_files_are_tracked_by_git():
 
 
 def test_demo_weights_fit_the_size_budget():
-    unet = (REPO_ROOT / "nodes/demo_digits/unet.safetensors").stat().st_size
-    classifier = (REPO_ROOT / "nodes/demo_digits/classifier.safetensors").stat().st_size
-    assert unet <= 10 * 1024 * 1024 and unet + classifier <= 10 * 1024 * 1024
-    assert (REPO_ROOT / "nodes/demo_video/wan_digits.safetensors").stat().st_size <= 10 * 1024 * 1024
+    assert (REPO_ROOT / "nodes/demos/digits/unet.safetensors").stat().st_size <= 10 * 1024 * 1024
+    assert (REPO_ROOT / "nodes/demos/video/wan_digits.safetensors").stat().st_size <= 10 * 1024 * 1024

@@ -1,17 +1,10 @@
-"""The video demo's clips (nodes/demo_video/digit_clips.py, plain torch): frames, motion, split."""
+"""The video demo's training clips (bench/harness/digit_clips_data.py, plain torch): frames, motion, split."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
-
-_ROOT = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location("demo_digit_clips", _ROOT / "nodes" / "demo_video" / "digit_clips.py")
-clips = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(clips)
+from harness import digit_clips_data as clips  # bench/, on sys.path by tests/conftest.py
 
 STEP = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0)}
 
@@ -99,9 +92,7 @@ def test_real_split_is_disjoint_and_matches_the_image_demo():
     assert set(held_labels.tolist()) == set(range(10))
     # No held-out digit is an exact copy of a training digit (load_digits has no duplicates across them).
     assert _dist(held.flatten(1), train).amin() > 0
-    import sys
-    sys.path.insert(0, str(_ROOT / "bench"))
-    from digits_data import load_split
+    from digits_data import load_split  # bench/
 
     image_demo = load_split()
     assert torch.equal(image_demo.train_pixels, train) and torch.equal(image_demo.test_pixels, held)

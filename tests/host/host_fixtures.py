@@ -117,7 +117,7 @@ def nested_in_sampler_custom_advanced(model, positive, negative, latent: dict, o
 def stopping_after(model, calls: int):
     """A clone of ``model`` that requests stop-and-keep at its ``calls``+1-th model call, from
     inside the run, as the web button does while the sampler works."""
-    stops = pack_module("nodes.stop_requests").STOPS
+    stops = pack_module("nodes.runtime.stop_requests").STOPS
     clone = model.clone()
     seen = []
 

@@ -1,5 +1,5 @@
 """The shipped demo digits model inside the real host: loading, text, latents, VAE, previews,
-the template graph, sample quality judged by the shipped classifier, and broken weight files."""
+the template graph, sample quality judged by the digit classifier (the bench's judge), and broken weight files."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import torch
+from harness import digit_classifier as classifier_mod
 
 import comfy.model_base
 import comfy.model_patcher
@@ -23,15 +24,14 @@ from host_env import PACK_ROOT
 from host_fixtures import NODES, pack_module, preview_method
 from ui_workflow import api_prompt, run_graph
 
-demo = pack_module("nodes.demo_digits.demo_model")
-classifier_mod = pack_module("nodes.demo_digits.classifier")
-space = pack_module("nodes.demo_digits.digit_space")
-weights_file = pack_module("nodes.demo_digits.weights_file")
+demo = pack_module("nodes.demos.digits.demo_model")
+space = pack_module("nodes.demos.digits.digit_space")
+weights_file = pack_module("nodes.demos.shared.weights_file")
 
 TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_digits.json"
 STEER_TEMPLATE = PACK_ROOT / "example_workflows" / "Nested Diffusion - steer a running generation.json"
 steering = pack_module("nested_core.steering")
-schedules = pack_module("nodes.comfy_schedules")
+schedules = pack_module("nodes.runtime.comfy_schedules")
 CLASSES = {**nodes.NODE_CLASS_MAPPINGS, **NODES}
 
 # 5 x 20 nested, cfg 3, euler_ancestral, paper_faithful, seeds 1000 + digit, 20 images per digit.
@@ -258,7 +258,7 @@ def test_broken_weights_files_name_the_file(tmp_path, damage):
         demo.load_demo(bad_unet)
     assert str(bad_unet) in str(err.value)
     bad_judge = damaged_copy(classifier_mod.CLASSIFIER_PATH, damage, tmp_path / "classifier.safetensors")
-    with pytest.raises(weights_file.DemoWeightsError) as err:
+    with pytest.raises(classifier_mod.DemoWeightsError) as err:
         classifier_mod.load_classifier(bad_judge)
     assert str(bad_judge) in str(err.value)
 

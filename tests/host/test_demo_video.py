@@ -1,6 +1,6 @@
 """The shipped video demo model inside the real host: loading through the loader node and
 ComfyUI's own classes, text, the empty latent from a core node, the VAE on 5-D latents, the
-template graph, clip quality judged per frame by the shipped digit classifier, broken files."""
+template graph, clip quality judged per frame by the digit classifier (the bench's judge), broken files."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import shutil
 
 import pytest
 import torch
+from harness import digit_classifier as classifier_mod
+from harness import digit_clips_data as clips
 
 import comfy.model_base
 import comfy.model_patcher
@@ -24,17 +26,15 @@ from host_env import PACK_ROOT
 from host_fixtures import NODES, pack_module
 from ui_workflow import api_prompt, run_graph
 
-vm = pack_module("nodes.demo_video.video_model")
-clips = pack_module("nodes.demo_video.digit_clips")
-prompts = pack_module("nodes.demo_video.prompt_clips")
-classifier_mod = pack_module("nodes.demo_digits.classifier")
-weights_file = pack_module("nodes.demo_digits.weights_file")
+vm = pack_module("nodes.demos.video.video_model")
+prompts = pack_module("nodes.demos.video.prompt_clips")
+weights_file = pack_module("nodes.demos.shared.weights_file")
 
 TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_video.json"
 EMPTY_VIDEO = nodes_hunyuan.EmptyHunyuanLatentVideo
 
 # 5 x 20 nested, cfg 3, euler, paper_faithful, seeds 2000 + digit, CLIPS clips per digit, prompt
-# "<digit>"; every frame's inkiest 8x8 window judged by the shipped classifier (100% per frame on
+# "<digit>"; every frame's inkiest 8x8 window judged by the digit classifier (the bench's judge) (100% per frame on
 # real held-out clips). Measured with the shipped weights, identical on 0.3.64 and 0.33.0 (CPU):
 # final clips 142/320 frames (44%), first-outer-step clips 169/320 (53%); chance is 10%. The
 # template's own run: see TEMPLATE_MIN_FRAMES. The bounds sit about 20% below the measurement.
@@ -204,7 +204,7 @@ def damaged_copy(damage: str, path):
     elif damage == "garbage":
         path.write_bytes(b"this is not a safetensors file" * 10)
     else:  # a valid demo weights file of another kind: the image demo's UNet
-        shutil.copy(PACK_ROOT / "nodes" / "demo_digits" / "unet.safetensors", path)
+        shutil.copy(PACK_ROOT / "nodes" / "demos" / "digits" / "unet.safetensors", path)
     return path
 
 

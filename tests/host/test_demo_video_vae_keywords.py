@@ -1,4 +1,4 @@
-"""The video demo's VAE (nodes/demo_video/clips_vae.py) takes whatever keywords this host's
+"""The video demo's VAE (nodes/demos/video/clips_vae.py) takes whatever keywords this host's
 ``comfy.sd.VAE`` takes: ComfyUI after 0.33.0 (upstream 033046c) calls ``encode`` and
 ``encode_tiled`` with ``not_video``, and a VAE subclass whose overrides dropped it would fail
 every such call. A newer host is stood in for by a ``comfy.sd.VAE`` subclass with that keyword,
@@ -16,7 +16,7 @@ import nodes
 
 from host_fixtures import pack_module
 
-clips_vae = pack_module("nodes.demo_video.clips_vae")
+clips_vae = pack_module("nodes.demos.video.clips_vae")
 FRAMES = 3
 METHODS = ("encode", "encode_tiled", "decode", "decode_tiled")
 

@@ -1,4 +1,4 @@
-"""The draft clip of every outer step of a video run (nodes/outer_step_clip.py), in-process on a
+"""The draft clip of every outer step of a video run (nodes/previews/outer_step_clip.py), in-process on a
 tiny WAN 2.1 and LTXAV from the host's classes: what the ``nested_diffusion.outer_step`` event's
 ``clip`` field says, and what the file in the temp folder holds.
 
@@ -37,8 +37,8 @@ from tiny_video_models import (
     tiny_video_tae_decoder,
 )
 
-REPORTER = pack_module("nodes.outer_step_reporter")
-CLIP = pack_module("nodes.outer_step_clip")
+REPORTER = pack_module("nodes.previews.outer_step_reporter")
+CLIP = pack_module("nodes.previews.outer_step_clip")
 OUTER, INNER, FRAMES = 3, 2, 3
 video_model = functools.lru_cache(maxsize=None)(build_tiny_video_model)
 av_model = functools.lru_cache(maxsize=None)(build_tiny_av_model)

@@ -31,7 +31,7 @@ from host_fixtures import (  # noqa: E402
 )
 from tiny_video_models import av_conditioning, build_tiny_av_model, empty_av_latent  # noqa: E402
 
-STOPS = pack_module("nodes.stop_requests").STOPS
+STOPS = pack_module("nodes.runtime.stop_requests").STOPS
 OUTER, INNER = 3, 2
 av_model = functools.lru_cache(maxsize=None)(build_tiny_av_model)
 

@@ -31,7 +31,7 @@ console.log(JSON.stringify(cases.map((c) => plannedCalls(c))));
 
 def served_table() -> dict:
     """What GET /nested_diffusion/model_calls answers on this host (the route's own function)."""
-    return pack_module("nodes.model_calls").call_table(comfy.samplers.SAMPLER_NAMES)
+    return pack_module("nodes.runtime.model_calls").call_table(comfy.samplers.SAMPLER_NAMES)
 
 
 def js_plans(cases: list[dict]) -> list[dict | None]:
@@ -43,7 +43,7 @@ def js_plans(cases: list[dict]) -> list[dict | None]:
 
 
 def python_total(kind: str, scheduler: str, outer: int, inner: int, start: int = 0, end: int | None = None) -> int:
-    schedules = pack_module("nodes.comfy_schedules")
+    schedules = pack_module("nodes.runtime.comfy_schedules")
     core = pack_module("nested_core")
     ms = tiny(kind).get_model_object("model_sampling")
     sigmas = schedules.outer_sigmas(ms, scheduler, outer)
@@ -118,7 +118,7 @@ def planned_by_progress(sampler: str, scheduler: str, outer: int, inner: int) ->
 
 @pytest.mark.parametrize("sampler", COUNTABLE)
 def test_python_plans_the_model_calls_every_sampler_makes(sampler):
-    """The progress total and the time budget's pace rest on this plan (nodes/progress.py)."""
+    """The progress total and the time budget's pace rest on this plan (nodes/runtime/progress.py)."""
     outer, inner = 3, 4
     assert planned_by_progress(sampler, "simple", outer, inner) == counted_calls(sampler, "simple", outer, inner)
 

@@ -13,7 +13,7 @@ from comfy_extras import nodes_custom_sampler as custom
 
 from host_fixtures import NODES, captured_progress, conds, empty_latent, pack_module, preview_method, tiny
 
-progress_module = pack_module("nodes.progress")
+progress_module = pack_module("nodes.runtime.progress")
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from comfy_extras import nodes_hooks
 from host_fixtures import NODES, conds, empty_latent, pack_module, tiny
 from tiny_models import build_tiny_controlnet, build_tiny_model, tiny_conditioning
 
-comfy_schedules = pack_module("nodes.comfy_schedules")
-nested_sampler = pack_module("nodes.nested_sampler")
+comfy_schedules = pack_module("nodes.runtime.comfy_schedules")
+nested_sampler = pack_module("nodes.runtime.ksampler_function")
 
 
 def recorded(model, record):

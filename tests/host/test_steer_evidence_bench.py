@@ -62,12 +62,14 @@ def test_record_matches_the_contract():
 def session():
     from types import SimpleNamespace
 
+    from harness import digit_classifier
+
     import host_env
     from host_fixtures import pack_module
 
     env = SimpleNamespace(torch=torch, pack=host_env.load_pack(),
-                          classifier=pack_module("nodes.demo_digits.classifier"),
-                          digit_space=pack_module("nodes.demo_digits.digit_space"))
+                          classifier=digit_classifier,
+                          digit_space=pack_module("nodes.demos.digits.digit_space"))
     return bench.Session(env, outer=2, inner=2)
 
 

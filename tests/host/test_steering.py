@@ -20,10 +20,10 @@ import nodes as comfy_nodes
 from host_fixtures import NODES, conds, empty_latent, pack_module, tiny
 from tiny_models import build_tiny_controlnet
 
-board = pack_module("nodes.pause_board")
-stops = pack_module("nodes.stop_requests").STOPS
-steering_inputs = pack_module("nodes.steering_inputs")
-schedules = pack_module("nodes.comfy_schedules")
+board = pack_module("nodes.runtime.pause_board")
+stops = pack_module("nodes.runtime.stop_requests").STOPS
+steering_inputs = pack_module("nodes.declarations.steering_inputs")
+schedules = pack_module("nodes.runtime.comfy_schedules")
 core = pack_module("nested_core.steering")
 
 

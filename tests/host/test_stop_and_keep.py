@@ -4,7 +4,7 @@ import torch
 
 from host_fixtures import NODES, conds, empty_latent, pack_module, tiny
 
-STOP_MODULE = pack_module("nodes.stop_requests")
+STOP_MODULE = pack_module("nodes.runtime.stop_requests")
 STOPS = STOP_MODULE.STOPS
 
 

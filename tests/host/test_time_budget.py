@@ -7,7 +7,7 @@ import torch
 
 from host_fixtures import NODES, conds, empty_latent, pack_module, tiny
 
-budget_module = pack_module("nodes.time_budget")
+budget_module = pack_module("nodes.runtime.time_budget")
 TimeBudget = budget_module.TimeBudget
 
 

@@ -16,8 +16,8 @@ import torch
 pytest.importorskip("sklearn", reason="scikit-learn (bench dependency) is not installed in this Python")
 
 ROOT = Path(__file__).resolve().parents[2]
-if not (ROOT / "nodes" / "demo_video" / "video_model.py").is_file():
-    pytest.skip("the video demo model (nodes/demo_video/video_model.py) is not in this checkout",
+if not (ROOT / "nodes" / "demos" / "video" / "video_model.py").is_file():
+    pytest.skip("the video demo model (nodes/demos/video/video_model.py) is not in this checkout",
                 allow_module_level=True)
 MARKERS = ("<!-- video_quality.py: table start -->", "<!-- video_quality.py: table end -->")
 

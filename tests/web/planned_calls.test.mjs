@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { callsPerInnerRun, costText, plannedCalls, useCallTable } from "../../web/planned_calls.js";
 
-// The shape GET /nested_diffusion/model_calls serves (nodes/model_calls.py); its numbers are
+// The shape GET /nested_diffusion/model_calls serves (nodes/runtime/model_calls.py); its numbers are
 // checked against counted runs by tests/host/test_planned_calls_js.py.
 const TABLE = {
   euler: { per_step: 1, rule: "last_step_one_call" },

@@ -8,16 +8,16 @@ import comfy.sample
 import comfy.utils
 import latent_preview
 
-from .comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
-from .host_latents import concat_outer_images, empty_noise, prepared_latent, sampled_latent
+from ..runtime.comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
+from ..runtime.host_latents import concat_outer_images, empty_noise, prepared_latent, sampled_latent
+from ..runtime.ksampler_function import nested_sampler_object
+from ..runtime.steering_run import SteeringOptions
+from ..runtime.stop_requests import RerunAfterStop
+from ..runtime.time_budget import check_max_seconds, max_seconds_input
+from .input_checks import MAX_STEPS, check_choice, check_denoise, check_steps
 from .linked_inputs import literal_link_error
-from .nested_sampler import nested_sampler_object
-from .node_inputs import MAX_STEPS, check_choice, check_denoise, check_steps
-from .sampler_node import INNER_SAMPLER_TIP, INNER_STEPS_TIP
+from .sampler_nested_diffusion import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .steering_inputs import HIDDEN, UI_KEY, check_steering_inputs, steering_inputs, write_record
-from .steering_run import SteeringOptions
-from .stop_requests import RerunAfterStop
-from .time_budget import check_max_seconds, max_seconds_input
 
 CATEGORY = "sampling/nested_diffusion"
 OUTER_STEPS_TIP = ("Outer steps: each one runs a whole inner sampling run and yields a finished image, shown "

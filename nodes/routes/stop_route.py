@@ -6,9 +6,9 @@ any body that is not empty, ``{}`` or ``{"prompt_id": <string or null>}``.
 
 from __future__ import annotations
 
-from .host_access import server_routes
+from ..runtime.host_access import server_routes
+from ..runtime.stop_requests import STOPS
 from .steer_route import prompt_id_body
-from .stop_requests import STOPS
 
 ROUTE = "/nested_diffusion/stop"
 BODY_HELP = 'body must be empty, {} (stop every nested sampler) or {"prompt_id": "<id>"} as UTF-8 JSON'

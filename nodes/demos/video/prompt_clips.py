@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from ..demo_digits.prompt_digits import NUM_TOKENS as DIGIT_ROWS
-from ..demo_digits.prompt_digits import digit_in_text, token_for
-from .digit_clips import DIRECTIONS
+from ..shared.prompt_digits import NUM_TOKENS as DIGIT_ROWS
+from ..shared.prompt_digits import digit_in_text, token_for
+from .clip_shape import DIRECTIONS
 
 ANY_DIRECTION = len(DIRECTIONS)   # 4: the learned "any direction" row (after the four directions)
 NUM_ROWS = DIGIT_ROWS + ANY_DIRECTION + 1   # 11 digit rows (10 = no class) + 5 direction rows

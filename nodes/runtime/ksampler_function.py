@@ -18,11 +18,11 @@ import comfy.model_management
 import comfy.model_sampling
 import comfy.samplers
 
-from ..nested_core import FLOW, VE, run_fingerprint, sample_nested
+from ...nested_core import FLOW, VE, run_fingerprint, sample_nested
+from ..previews.outer_step_reporter import OuterStepReporter
 from .comfy_schedules import inner_schedule
 from .host_access import executing_context
 from .host_latents import packed_shapes
-from .outer_step_reporter import OuterStepReporter
 from .progress import CallProgress, planned_step_calls
 from .schedule_position import InnerRunSetup
 from .steering_run import SteeringOptions, SteeringSession

@@ -1,6 +1,6 @@
 """The video demo's VAE: the image demo's hand-set TAESD, applied frame by frame to 5-D latents.
 
-The latent is the clip itself (``digit_clips``), so there is nothing to learn: each 16x16 latent
+The latent is the clip itself (``clip_shape``), so there is nothing to learn: each 16x16 latent
 frame is drawn as a 128x128 grey frame (upscaled bilinearly to 32x32, then each pixel as a 4x4
 block), exactly as the image demo draws its 8x8 digits. ComfyUI has no video VAE class of this
 size (its video VAEs have fixed, large configs and compress time), so this subclass of
@@ -15,7 +15,7 @@ import torch
 
 import comfy.sd
 
-from ..demo_digits.digits_vae import taesd_state_dict
+from ..digits.digits_vae import taesd_state_dict
 
 
 def _frames(latent: torch.Tensor) -> torch.Tensor:

@@ -1,28 +1,28 @@
-"""The video demo's data: an 8x8 handwritten digit sliding across a 16x16 canvas (plain torch).
+"""The video demo's training and reference clips: an 8x8 handwritten digit sliding across a 16x16
+canvas (plain torch; a bench instrument, not shipped: the nodes need only ``clip_shape``).
 
 A clip is ``FRAMES`` frames; in each the digit moves one pixel in its direction (left, right,
 up or down), so it crosses the canvas from one edge to the other, at a fixed offset across the
-motion. Pixels follow the image demo (``nodes/demo_digits/digit_space.py``): 1 = white paper,
+motion. Pixels follow the image demo (``nodes/demos/digits/digit_space.py``): 1 = white paper,
 0 = full ink; the model's latent is the clip itself, ``2 * pixels - 1``, laid out as a 5-D
 video latent ``[B, 1, FRAMES, CANVAS, CANVAS]`` (batch, channel, frame, height, width).
 
 The source digits are scikit-learn's ``load_digits`` (inside its wheel, no download) with the
 image demo's fixed split (``bench/digits_data.py``: stratified 80/20, seed 0): the video model
 learns only from the 1437 training digits; the 360 held-out digits make the reference clips a
-judge compares with. This file imports no ComfyUI and no other pack module, so the core tests
-and the benches can load it on its own; scikit-learn is needed only by ``source_digits``.
+judge compares with. It imports no ComfyUI, so the core tests can load it; scikit-learn is
+needed only by ``source_digits``. The geometry comes from ``nodes/demos/video/clip_shape.py``.
 """
 
 from __future__ import annotations
 
 import torch
 
-FRAMES = 8             # frames per clip: the digit crosses the canvas in 8 one-pixel moves
-CANVAS = 16            # canvas side in pixels (= latent side)
-DIGIT = 8              # load_digits' side
-TRAVEL = CANVAS - DIGIT  # 8: the digit's top-left corner takes positions 0..8 along the motion
-FPS = 8                # the clip plays in one second; the latent format exposes it as nested_clip_fps
-DIRECTIONS = ("left", "right", "up", "down")
+from .pack_files import plain_pack_module
+
+_shape = plain_pack_module("nodes/demos/video/clip_shape.py")
+FRAMES, CANVAS, DIGIT, TRAVEL, FPS, DIRECTIONS = (_shape.FRAMES, _shape.CANVAS, _shape.DIGIT, _shape.TRAVEL,
+                                                 _shape.FPS, _shape.DIRECTIONS)
 SPLITS = ("train", "held_out")
 SPLIT_SEED = 0
 HELD_OUT_FRACTION = 0.2

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 import comfy.utils
 
-from ..nested_core import nfe_plan
+from ...nested_core import nfe_plan
 from .model_calls import inner_run_calls
 
 # Per-call updates closer together than this are not sent (0.3.x hosts do not throttle).

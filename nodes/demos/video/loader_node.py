@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .digit_clips import CANVAS, FPS, FRAMES
+from .clip_shape import CANVAS, FPS, FRAMES
 from .video_model import load_video_demo
 
 IMAGE_SIDE = CANVAS * 8       # VAE Decode draws every latent pixel as an 8x8 patch

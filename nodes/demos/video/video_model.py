@@ -3,7 +3,7 @@
 MODEL is a ``ModelPatcher`` around ComfyUI's own ``comfy.model_base.WAN21`` (WAN 2.1's
 ``WanModel`` at a tiny config read from the weights file's metadata), a flow model sampled as
 ComfyUI samples WAN: ``model_sampling`` CONST with ``ModelSamplingDiscreteFlow`` at the shift in
-the metadata. Its latent is the clip itself (``digit_clips``): ``[B, 1, 8, 16, 16]``.
+the metadata. Its latent is the clip itself (``clip_shape``): ``[B, 1, 8, 16, 16]``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import comfy.model_management
 import comfy.model_patcher
 import comfy.supported_models_base
 
-from ..demo_digits.digits_clip import TOKEN_KEY, DigitTokenizer, build_clip
-from ..demo_digits.weights_file import DemoWeightsError, read_weights
+from ..shared.digits_clip import TOKEN_KEY, DigitTokenizer, build_clip
+from ..shared.weights_file import DemoWeightsError, read_weights
+from .clip_shape import CANVAS, FPS, FRAMES
 from .clips_vae import DigitClipsVAE
-from .digit_clips import CANVAS, FPS, FRAMES
 from .prompt_clips import prompt_for, rows_for_text
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "wan_digits.safetensors"

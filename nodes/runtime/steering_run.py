@@ -29,12 +29,12 @@ import comfy.samplers
 import folder_paths
 import latent_preview
 
-from ..nested_core import Intervention, pick_rows, record_text
-from ..nested_core.steering import check_change, interventions_for_run, parse_record
+from ...nested_core import Intervention, pick_rows, record_text
+from ...nested_core.steering import check_change, interventions_for_run, parse_record
+from ..previews.outer_step_clip import OuterStepClips, RunFiles
+from ..previews.outer_step_reporter import latent2rgb_previewer
 from .host_access import submitting_client
 from .host_latents import preview_stream
-from .outer_step_clip import OuterStepClips, RunFiles
-from .outer_step_reporter import latent2rgb_previewer
 from .pause_board import PAUSES
 from .stop_requests import STOPS
 

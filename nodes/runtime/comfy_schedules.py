@@ -12,7 +12,7 @@ import torch
 
 import comfy.samplers
 
-from ..nested_core import (
+from ...nested_core import (
     END_SIGMA_MIN,
     END_ZERO,
     inner_from_full,

@@ -1,9 +1,11 @@
 """The digit judge: a small CNN trained on the training split of scikit-learn's 8x8 digits.
 
-Plain torch (no ComfyUI). ``load_classifier()`` returns it in eval mode. Input: pixels as
-defined in ``digit_space`` (``[B, 1, 8, 8]``, float in ``[0, 1]``, 1 = white paper), e.g.
-``pixels_from_latent(latent)`` or ``pixels_from_image(vae_decoded_image)``. Output: ``[B, 10]``
-logits. ``features(x)`` gives the 128-wide penultimate activations, for a Frechet distance.
+A bench and test instrument: no node runs it, so it is not shipped. Plain torch (no ComfyUI);
+its weights file uses the demo's format (``nodes/demos/shared/weights_file.py``).
+``load_classifier()`` returns it in eval mode. Input: pixels as defined in ``digit_space``
+(``[B, 1, 8, 8]``, float in ``[0, 1]``, 1 = white paper), e.g. ``pixels_from_latent(latent)`` or
+``pixels_from_image(vae_decoded_image)``. Output: ``[B, 10]`` logits.
+``features(x)`` gives the 128-wide penultimate activations, for a Frechet distance.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .weights_file import HERE, read_weights
+from .pack_files import plain_pack_module
 
-CLASSIFIER_PATH = HERE / "classifier.safetensors"
+_weights_file = plain_pack_module("nodes/demos/shared/weights_file.py")
+DemoWeightsError = _weights_file.DemoWeightsError
+CLASSIFIER_PATH = Path(__file__).resolve().parent / "digit_classifier.safetensors"
+REBUILD_HINT = "rebuild it with bench/train_demo_model.py"
 DEFAULT_CONFIG = {"width": 32, "features": 128}
 
 
@@ -76,7 +81,7 @@ class DigitClassifier(nn.Module):
 
 
 def load_classifier(path: str | Path | None = None) -> DigitClassifier:
-    state, config = read_weights(CLASSIFIER_PATH if path is None else path, "classifier")
+    state, config = _weights_file.read_weights(CLASSIFIER_PATH if path is None else path, "classifier", REBUILD_HINT)
     model = DigitClassifier(**{k: config[k] for k in DEFAULT_CONFIG})
     model.load_state_dict(state)
     return model.eval()

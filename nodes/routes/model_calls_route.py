@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import comfy.samplers
 
-from .host_access import server_routes
-from .model_calls import call_table
+from ..runtime.host_access import server_routes
+from ..runtime.model_calls import call_table
 
 ROUTE = "/nested_diffusion/model_calls"
 

@@ -8,7 +8,7 @@ The chain rule: a stop ends the prompt's nested work, not only the running node.
 on the prompt after that node ends, so each later nested node of the same prompt runs its
 first outer step (a viable image always exists) and then stops. A node that hands leftover
 noise on stops the same way and hands on its outer state moved to its end level (see
-``nested_core.sampler``), so the next node continues from the level it expects.
+``nested_core.outer_loop``), so the next node continues from the level it expects.
 
 ComfyUI gives every queued prompt a new id, so a mark can never reach the next prompt; the
 marks of the last ``REMEMBERED_PROMPTS`` stopped prompts are kept and older ones dropped. A run

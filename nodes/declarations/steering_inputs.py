@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from ..nested_core.steering import parse_record
+from ...nested_core.steering import parse_record
 
 MAX_PAUSE_MINUTES = 1440.0
 MIN_PAUSE_MINUTES = 0.01

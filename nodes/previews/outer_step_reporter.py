@@ -14,8 +14,8 @@ import time
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
-from .host_access import executing_context, prompt_server
-from .host_latents import preview_stream
+from ..runtime.host_access import executing_context, prompt_server
+from ..runtime.host_latents import preview_stream
 from .outer_step_clip import OuterStepClips
 
 EVENT = "nested_diffusion.outer_step"
@@ -62,7 +62,7 @@ class OuterStepReporter:
         # A video run's event carries a clip of all frames (outer_step_clip.py); the still
         # preview above stays as it is.
         self.clips = OuterStepClips(latent_format, latent2rgb_previewer(latent_format))
-        # The outer step's end is one more update of the per-call bar (nodes/progress.py), carrying
+        # The outer step's end is one more update of the per-call bar (nodes/runtime/progress.py), carrying
         # the fallback preview.
         self.progress = progress
 

@@ -19,13 +19,13 @@ import comfy.model_management
 import comfy.model_patcher
 import comfy.supported_models_base
 
+from ..shared.digits_clip import build_clip
+from ..shared.prompt_digits import token_for
+from ..shared.weights_file import DemoWeightsError, read_weights
 from .digit_space import LATENT_SIZE
-from .digits_clip import build_clip
 from .digits_vae import build_vae
-from .prompt_digits import token_for
-from .weights_file import HERE, DemoWeightsError, read_weights
 
-UNET_PATH = HERE / "unet.safetensors"
+UNET_PATH = Path(__file__).resolve().parent / "unet.safetensors"
 UNET_PREFIX = "diffusion_model."
 TOKENS_KEY = "text_encoder.digit_tokens"
 MODEL_TYPES = {"eps": comfy.model_base.ModelType.EPS, "v_prediction": comfy.model_base.ModelType.V_PREDICTION}

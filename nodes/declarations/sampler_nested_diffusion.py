@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
+from ..runtime.comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
+from ..runtime.ksampler_function import nested_sampler_object
+from ..runtime.steering_run import SteeringOptions
+from ..runtime.stop_requests import RerunAfterStop
+from ..runtime.time_budget import check_max_seconds, max_seconds_input
+from .input_checks import MAX_STEPS, check_choice, check_eta, check_steps
 from .linked_inputs import literal_link_error
-from .nested_sampler import nested_sampler_object
-from .node_inputs import MAX_STEPS, check_choice, check_eta, check_steps
 from .steering_inputs import HIDDEN, check_steering_inputs, steering_inputs
-from .steering_run import SteeringOptions
-from .stop_requests import RerunAfterStop
-from .time_budget import check_max_seconds, max_seconds_input
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
                      "euler_ancestral is closest to the paper's stochastic DDIM inner steps.")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from .host_access import server_routes
-from .pause_board import PAUSES
-from .stop_requests import STOPS
+from ..runtime.host_access import server_routes
+from ..runtime.pause_board import PAUSES
+from ..runtime.stop_requests import STOPS
 
 PAUSE_ROUTE = "/nested_diffusion/pause"
 STEER_ROUTE = "/nested_diffusion/steer"

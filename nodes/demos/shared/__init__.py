@@ -1,0 +1,2 @@
+"""What both demo models use: the weights file format, which digit a prompt asks for, and the
+digit-token text encoder."""
