@@ -8,8 +8,8 @@ import comfy.sample
 import comfy.utils
 import latent_preview
 
+from ..host.latents import concat_outer_images, empty_noise, prepared_latent, sampled_latent
 from ..runtime.comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
-from ..runtime.host_latents import concat_outer_images, empty_noise, prepared_latent, sampled_latent
 from ..runtime.ksampler_function import nested_sampler_object
 from ..runtime.steering_run import SteeringOptions
 from ..runtime.stop_requests import RerunAfterStop

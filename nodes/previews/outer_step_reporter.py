@@ -14,8 +14,8 @@ import time
 import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
-from ..runtime.host_access import executing_context, prompt_server
-from ..runtime.host_latents import preview_stream
+from ..host.access import executing_context, prompt_server
+from ..host.latents import preview_stream
 from .outer_step_clip import OuterStepClips
 
 EVENT = "nested_diffusion.outer_step"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import comfy.samplers
 
-from ..runtime.host_access import server_routes
+from ..host.access import server_routes
 from ..runtime.model_calls import call_table
 
 ROUTE = "/nested_diffusion/model_calls"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ..runtime.host_access import server_routes
+from ..host.access import server_routes
 from ..runtime.pause_board import PAUSES
 from ..runtime.stop_requests import STOPS
 

@@ -6,7 +6,7 @@ any body that is not empty, ``{}`` or ``{"prompt_id": <string or null>}``.
 
 from __future__ import annotations
 
-from ..runtime.host_access import server_routes
+from ..host.access import server_routes
 from ..runtime.stop_requests import STOPS
 from .steer_route import prompt_id_body
 

@@ -19,10 +19,10 @@ import comfy.model_sampling
 import comfy.samplers
 
 from ...nested_core import FLOW, VE, run_fingerprint, sample_nested
+from ..host.access import executing_context
+from ..host.latents import packed_shapes
 from ..previews.outer_step_reporter import OuterStepReporter
 from .comfy_schedules import inner_schedule
-from .host_access import executing_context
-from .host_latents import packed_shapes
 from .progress import CallProgress, planned_step_calls
 from .schedule_position import InnerRunSetup
 from .steering_run import SteeringOptions, SteeringSession

@@ -31,10 +31,10 @@ import latent_preview
 
 from ...nested_core import Intervention, pick_rows, record_text
 from ...nested_core.steering import check_change, interventions_for_run, parse_record
+from ..host.access import submitting_client
+from ..host.latents import preview_stream
 from ..previews.outer_step_clip import OuterStepClips, RunFiles
 from ..previews.outer_step_reporter import latent2rgb_previewer
-from .host_access import submitting_client
-from .host_latents import preview_stream
 from .pause_board import PAUSES
 from .stop_requests import STOPS
 

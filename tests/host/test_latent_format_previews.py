@@ -22,7 +22,7 @@ from comfy.cli_args import LatentPreviewMethod
 from host_fixtures import pack_module, preview_method
 
 reporter = pack_module("nodes.previews.outer_step_reporter")
-host_latents = pack_module("nodes.runtime.host_latents")
+host_latents = pack_module("nodes.host.latents")
 
 SIDE = 6     # latent height and width
 FRAMES = 3   # latent frames of video formats
