@@ -22,7 +22,7 @@ from .pack_files import plain_pack_module
 _weights_file = plain_pack_module("nodes/demos/shared/weights_file.py")
 DemoWeightsError = _weights_file.DemoWeightsError
 CLASSIFIER_PATH = Path(__file__).resolve().parent / "digit_classifier.safetensors"
-REBUILD_HINT = "rebuild it with bench/train_demo_model.py"
+REBUILD_HINT = "rebuild it with bench/training/train_demo_model.py"
 DEFAULT_CONFIG = {"width": 32, "features": 128}
 
 

@@ -8,7 +8,7 @@ motion. Pixels follow the image demo (``nodes/demos/digits/digit_space.py``): 1 
 video latent ``[B, 1, FRAMES, CANVAS, CANVAS]`` (batch, channel, frame, height, width).
 
 The source digits are scikit-learn's ``load_digits`` (inside its wheel, no download) with the
-image demo's fixed split (``bench/digits_data.py``: stratified 80/20, seed 0): the video model
+image demo's fixed split (``bench/harness/digits_data.py``: stratified 80/20, seed 0): the video model
 learns only from the 1437 training digits; the 360 held-out digits make the reference clips a
 judge compares with. It imports no ComfyUI, so the core tests can load it; scikit-learn is
 needed only by ``source_digits``. The geometry comes from ``nodes/demos/video/clip_shape.py``.

@@ -45,7 +45,7 @@ MAX_TRACKED_RUNS = 32
 # latent2rgb frames are at latent resolution, one pixel per latent pixel: lossy WebP's half-size
 # chroma would smear the colours of neighbouring latent pixels, so they are stored losslessly
 # (the host's colours exactly), with the fastest effort. A video TAE's frames are pixel frames,
-# where lossy quality 80 looks the same and is many times smaller. Costs: bench/clip_cost.py.
+# where lossy quality 80 looks the same and is many times smaller. Costs: bench/speed/clip_cost.py.
 EXACT_WEBP = {"lossless": True, "quality": 0, "method": 0, "minimize_size": False, "kmin": 0, "kmax": 0}
 PIXEL_WEBP = {"quality": 80, "method": 0}
 

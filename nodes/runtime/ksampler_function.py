@@ -58,7 +58,7 @@ class NestedRunOptions:
     """Everything a nested run is configured with, as one value (the SAMPLER's extra option).
 
     ``inner`` is the resolved inner SAMPLER and ``inner_name`` its name in the run fingerprint.
-    ``fresh_cache_per_inner_run=False`` (no node sets it; bench/cache_effect.py measures it) lets
+    ``fresh_cache_per_inner_run=False`` (no node sets it; bench/quality/cache_effect.py measures it) lets
     EasyCache/LazyCache carry their state into inner runs that start above its last level.
     ``steering`` (steering_run.py) pauses and steers the run between outer steps."""
 

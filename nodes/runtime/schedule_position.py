@@ -23,7 +23,7 @@ and walks forward as sigma falls, while a nested run climbs back up at every inn
   fresh holder per sampling call; an inner run that starts ABOVE the level of the last model
   call gets a fresh one too (APG's momentum follows the same rule on its own), so no reuse
   decision compares a state with the end of the previous inner run; with one inner step the
-  level never rises and the state runs on, as in a plain run (bench/cache_effect.py measures it).
+  level never rises and the state runs on, as in a plain run (bench/quality/cache_effect.py measures it).
 
 Only public objects are used: the model options each inner run is called with, the hook objects
 in the guider's conds and their ``reset`` / ``prepare_current_keyframe``, the patcher's

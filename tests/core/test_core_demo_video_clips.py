@@ -92,7 +92,7 @@ def test_real_split_is_disjoint_and_matches_the_image_demo():
     assert set(held_labels.tolist()) == set(range(10))
     # No held-out digit is an exact copy of a training digit (load_digits has no duplicates across them).
     assert _dist(held.flatten(1), train).amin() > 0
-    from digits_data import load_split  # bench/
+    from harness.digits_data import load_split  # bench/harness
 
     image_demo = load_split()
     assert torch.equal(image_demo.train_pixels, train) and torch.equal(image_demo.test_pixels, held)

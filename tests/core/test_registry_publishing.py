@@ -48,7 +48,7 @@ def test_icon_is_this_repositorys_small_square_png():
     icon = setting("Icon")
     assert icon.startswith(prefix), f"Icon should be a raw URL of a file on main: {icon}"
     path = REPO_ROOT / icon[len(prefix):]
-    assert path.is_file(), f"{path} is missing (python bench/make_icon.py draws it)"
+    assert path.is_file(), f"{path} is missing (python bench/assets/make_icon.py draws it)"
     data = path.read_bytes()
     width, height = png_size(data)
     # The registry takes SVG, PNG, JPG or GIF up to 800x400; a square one fits its cards.

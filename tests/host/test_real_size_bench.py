@@ -1,4 +1,4 @@
-"""bench/real_size.py stays runnable: its --tiny smoke run (the same code paths on tiny configs of
+"""bench/speed/real_size.py stays runnable: its --tiny smoke run (the same code paths on tiny configs of
 ComfyUI's SD 1.5, SDXL and SD3 classes) prints a full table of finite figures.
 
 The bench runs as a subprocess with this host's Python, as a user runs it; nothing about speed is
@@ -15,7 +15,7 @@ import sys
 
 from host_env import COMFYUI_PATH, PACK_ROOT
 
-# The figures the bench exists to report (bench/real_size.py, docs/real-size.md).
+# The figures the bench exists to report (bench/speed/real_size.py, docs/real-size.md).
 COLUMNS = ["model", "weights", "latent", "NFE", "plain s", "nested s", "ratio wall", "ratio cpu", "s/call",
            "outside calls s",
            "plain peak MB", "nested-plain MB", "in latents", "latent2rgb ms", "TAESD ms", "TAESD/call %",
@@ -31,7 +31,7 @@ def _cells(line: str) -> list[str]:
 def test_tiny_run_prints_every_column_with_finite_figures(tmp_path):
     out = tmp_path / "real_size.out"
     env = dict(os.environ, COMFYUI_PATH=COMFYUI_PATH)
-    proc = subprocess.run([sys.executable, str(PACK_ROOT / "bench" / "real_size.py"), "--tiny", "--out", str(out)],
+    proc = subprocess.run([sys.executable, str(PACK_ROOT / "bench/speed/real_size.py"), "--tiny", "--out", str(out)],
                           cwd=PACK_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text(encoding="utf-8")

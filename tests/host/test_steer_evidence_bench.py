@@ -1,4 +1,4 @@
-"""bench/steer_evidence.py stays runnable and measures what it says: its figures on hand-made
+"""bench/quality/steer_evidence.py stays runnable and measures what it says: its figures on hand-made
 inputs with known answers, its closed-form drawing against ComfyUI's VAE Decode, and its three
 measurements on tiny real runs of the demo model (2 x 2 steps) through steering records."""
 
@@ -14,7 +14,7 @@ import torch
 from host_env import PACK_ROOT
 
 sys.path.insert(0, str(PACK_ROOT / "bench"))
-_spec = importlib.util.spec_from_file_location("steer_evidence", PACK_ROOT / "bench" / "steer_evidence.py")
+_spec = importlib.util.spec_from_file_location("steer_evidence", PACK_ROOT / "bench" / "quality" / "steer_evidence.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 

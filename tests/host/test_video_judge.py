@@ -1,4 +1,4 @@
-"""The video demo's judge (bench/video_judge.py) on real clips: real held-out clips are recognised,
+"""The video demo's judge (bench/harness/video_judge.py) on real clips: real held-out clips are recognised,
 agree across frames, move smoothly and lie close to other real clips; shuffled frames, frames mixed
 from different clips and noisy clips score worse on the measures each breaks.
 
@@ -17,8 +17,8 @@ pytest.importorskip("sklearn", reason="scikit-learn (bench dependency) is not in
 pytest.importorskip("safetensors", reason="safetensors is not installed in this Python")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import video_judge  # noqa: E402  (bench/)
-from quality_table import frechet_distance  # noqa: E402
+from harness import video_judge  # noqa: E402  (bench/harness)
+from harness.quality_table import frechet_distance  # noqa: E402
 
 N = 200
 

@@ -1,4 +1,4 @@
-"""bench/video_quality.py stays runnable: its smoke mode samples the video demo through ComfyUI,
+"""bench/quality/video_quality.py stays runnable: its smoke mode samples the video demo through ComfyUI,
 scores every point, and writes the table, the Markdown page, the filmstrip and (with matplotlib) the
 plot, with every point at the model-call count its method makes."""
 
@@ -27,7 +27,7 @@ def test_smoke_run_scores_every_point_and_writes_its_outputs(tmp_path):
     page.write_text(f"# Page\n\nprose kept\n\n{MARKERS[0]}\nold table\n{MARKERS[1]}\n\nmore prose\n", encoding="utf-8")
     has_plot = importlib.util.find_spec("matplotlib") is not None
     plot = tmp_path / "plot.png" if has_plot else ""
-    cmd = [sys.executable, str(ROOT / "bench" / "video_quality.py"), "--quick", "--clips", "10", "--threads", "1",
+    cmd = [sys.executable, str(ROOT / "bench/quality/video_quality.py"), "--quick", "--clips", "10", "--threads", "1",
            "--state", str(tmp_path / "state.pt"), "--plot", str(plot), "--markdown", str(page),
            "--filmstrip", str(tmp_path / "strip.webp")]
     done = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=900)
@@ -48,7 +48,7 @@ def test_smoke_run_scores_every_point_and_writes_its_outputs(tmp_path):
     text = page.read_text(encoding="utf-8")
     assert text.startswith("# Page\n\nprose kept\n") and text.endswith("\n\nmore prose\n")
     assert "old table" not in text and text.count(MARKERS[0]) == 1
-    assert "| 6 |" in text and "FD clips" in text and "bench/video_quality.py" in text
+    assert "| 6 |" in text and "FD clips" in text and "bench/quality/video_quality.py" in text
 
     from PIL import Image
 

@@ -19,7 +19,7 @@ class DemoWeightsError(ValueError):
 
 
 def read_weights(path: str | Path, kind: str,
-                 hint: str = "reinstall the pack, or rebuild it with bench/train_demo_model.py",
+                 hint: str = "reinstall the pack, or rebuild it with bench/training/train_demo_model.py",
                  ) -> tuple[dict[str, torch.Tensor], dict]:
     """(state dict, config) of a demo weights file of the given kind ("unet", "classifier", "video")."""
     from safetensors import safe_open

@@ -28,7 +28,7 @@ WEIGHTS_PATH = Path(__file__).resolve().parent / "wan_digits.safetensors"
 WEIGHTS_KIND = "video"
 UNET_PREFIX = "diffusion_model."
 TOKENS_KEY = "text_encoder.tokens"
-REBUILD_HINT = "reinstall the pack, or rebuild it with bench/train_demo_video_model.py"
+REBUILD_HINT = "reinstall the pack, or rebuild it with bench/training/train_demo_video_model.py"
 
 # WAN 2.1 at a tiny size: 4x4 patches make each 16x16 frame 4x4 tokens (128 per clip: 2x2 patches,
 # 512 tokens, cost 9x the CPU time per training step, measured); 4 blocks of width 64 with 4

@@ -1,7 +1,7 @@
 """The animated filmstrip of the video evidence: nested outer-step clips next to a plain sampler's x0
 previews at the same model calls, as one looping animated WebP (and a GIF fallback).
 
-Drawn by ``video_quality.py`` from its first chunk (the same seeds and runs it scores). Layout: one
+Drawn by ``bench/quality/video_quality.py`` from its first chunk (the same seeds and runs it scores). Layout: one
 column per outer step of the first nested configuration (labelled with its model calls), and for
 each example clip two rows: the nested run's outer-step clip and the plain run's x0 preview after
 the same number of model calls. Needs pillow (ComfyUI's own dependency).

@@ -12,7 +12,7 @@ PNG filmstrip. For each digit, two rows at the same model-call counts (NFE 20, 4
 Both are VAE-decoded by the demo VAE. With ``--thumbnail`` it also writes the template's
 thumbnail: the template as shipped (digit 7, batch 4), every outer step's images.
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/demo.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/assets/demo.py
 Options: --digits 0,3,5,8 --seed 7 --out docs/demo_filmstrip.png --thumbnail PATH.jpg
 """
 
@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from demo_session import PACK_ROOT, open_demo
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness.comfy_host import PACK_ROOT, open_demo  # noqa: E402
+
+SCRIPT = "assets/demo.py"
 
 TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_digits.json"
 
@@ -43,7 +47,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    env = open_demo("bench/demo.py", args.threads)
+    env = open_demo(SCRIPT, args.threads)
     torch, pack, judge, space = env.torch, env.pack, env.classifier.load_classifier(), env.digit_space
     import nodes
 

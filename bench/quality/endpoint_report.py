@@ -10,7 +10,7 @@ at the first and at the last outer step, its median on the final image, and how 
 images moved by more than 10% (near a boundary between mixture components, a small change can
 carry an image to another component).
 
-Run from anywhere: ``python bench/endpoint_report.py`` (needs torch only).
+Run from anywhere: ``python bench/quality/endpoint_report.py`` (needs torch only).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-# tests/helpers: the helpers this report shares with the core tests; ROOT: the pack's nested_core.
-for entry in (ROOT / "tests" / "helpers", ROOT):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+
+# tests/helpers: the helpers this report shares with the core tests; the pack's nested_core.
+comfy_host.use_test_helpers(core=True)
 
 from gmm import random_mixture  # noqa: E402
 from ksamplers import sample_euler_ancestral  # noqa: E402

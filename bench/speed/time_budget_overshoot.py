@@ -11,7 +11,7 @@ from the nested sampler's start to that step's end; the run ends right after it)
 ``overshoot = elapsed - max_seconds`` (negative: ended before the budget), plus the outer steps
 run and the longest step.
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/time_budget_overshoot.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/speed/time_budget_overshoot.py
 Options: --runs 10 --steps-in-budget 3.5
 """
 
@@ -24,9 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PACK_ROOT / "tests" / "host" / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
 
+comfy_host.use_test_helpers(server=True)  # the host tests' server harness (tests/host/server)
 from comfy_server import ComfyServer  # noqa: E402
 from server_prompts import base_graph, nested_ksampler_node  # noqa: E402
 
@@ -52,7 +53,7 @@ def main() -> int:
     p.add_argument("--steps-in-budget", type=float, default=3.5)
     opts = p.parse_args()
     if not os.environ.get("COMFYUI_PATH"):
-        print("needs a real ComfyUI: COMFYUI_PATH=/path/to/ComfyUI <its python> bench/time_budget_overshoot.py",
+        print("needs a real ComfyUI: COMFYUI_PATH=/path/to/ComfyUI <its python> bench/speed/time_budget_overshoot.py",
               file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="nd-budget-") as work:

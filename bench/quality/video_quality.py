@@ -1,9 +1,9 @@
 """Quality versus model calls (NFE) on the pack's trained video demo model, through real ComfyUI.
 
-The video counterpart of ``quality_vs_nfe.py``, with the same methods: every method samples the same
-requested clips (digit ``i % 10`` moving in direction ``(i // 10) % 4`` for clip ``i``) from the same
-seeds (chunk j of ``--chunk`` clips uses seed ``--seed + j`` for the starting noise and the sampler's
-own noise):
+The video counterpart of ``quality_vs_nfe.py``, with the same methods (``harness/quality_runs.py``):
+every method samples the same requested clips (digit ``i % 10`` moving in direction ``(i // 10) % 4``
+for clip ``i``) from the same seeds (chunk j of ``--chunk`` clips uses seed ``--seed + j`` for the
+starting noise and the sampler's own noise):
 
 * ``nested NxM``: the pack's nested SAMPLER through ComfyUI's ``comfy.sample.sample_custom``; each
   outer step's clip is a point.
@@ -12,7 +12,7 @@ own noise):
 * ``plain k steps``: a separate KSampler run of k steps for each k in ``--plain-steps``; k = the
   preview run's length is that run's own final clip.
 
-Judge: ``bench/video_judge.py`` (the digit classifier (the bench's judge) on every frame, around the digit):
+Judge: ``bench/harness/video_judge.py`` (the digit classifier (the bench's judge) on every frame, around the digit):
 clip accuracy (the clip's majority label is the requested digit), agreement (the fraction of frames
 with the clip's majority label), direction accuracy, flicker and jerk (temporal smoothness; real
 clips score about 0), and Frechet distances of frame features and of clip features to held-out
@@ -20,7 +20,7 @@ real clips, with the same distances of real training clips as the floor at this 
 
 Run (prints the table; writes the plot, the Markdown table into docs/video-evidence.md between its
 markers, and the animated filmstrip of chunk 0):
-  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/video_quality.py
+  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/quality/video_quality.py
   ... --clips 100           a smaller run
   ... --quick --clips 8     a smoke run (2x3 and 3x2 nested, 6 preview steps) for the tests
   ... --from-state FILE     tables, plot and Markdown again from a saved run
@@ -35,14 +35,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import comfy_inprocess  # noqa: E402  (bench/)
-import video_filmstrip  # noqa: E402
-import video_judge  # noqa: E402
-from quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
-from quality_vs_nfe import batched_conditioning, run_methods  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host, video_filmstrip, video_judge  # noqa: E402
+from harness.model_calls import SamplerCalls  # noqa: E402
+from harness.quality_runs import batched_conditioning, run_methods  # noqa: E402
+from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
 
-SCRIPT = "video_quality.py"
+SCRIPT = "quality/video_quality.py"
 DIGITS, DIRECTIONS = 10, 4
 MEASURES = [Measure("accuracy", "accuracy", fraction=True), Measure("agreement", "agreement", fraction=True),
             Measure("direction", "direction ok", fraction=True), Measure("flicker", "flicker", "{:.4f}", "lower"),
@@ -54,7 +53,7 @@ PIVOTED = ["fd_clip", "fd_frame", "accuracy", "agreement", "jerk"]
 REFERENCE_CLIPS = 1000
 MARK_START = "<!-- video_quality.py: table start -->"
 MARK_END = "<!-- video_quality.py: table end -->"
-ROOT = comfy_inprocess.PACK_ROOT
+ROOT = comfy_host.PACK_ROOT
 
 
 def parse_args():
@@ -97,20 +96,6 @@ def parse_args():
     if opts.chunk % DIGITS or opts.clips % opts.chunk:
         p.error(f"--chunk must be a multiple of {DIGITS} and --clips a multiple of --chunk")
     return opts
-
-
-class SamplerCalls:
-    """Counts the model calls a sampler makes (one per denoised prediction, cond and uncond together)
-    with a post-CFG function: ComfyUI may run this model's cond and uncond halves as two forwards,
-    so the forward hook of ``comfy_inprocess.ModelCalls`` would count each call twice."""
-
-    def __init__(self, model_patcher):
-        self.count = 0
-        model_patcher.set_model_sampler_post_cfg_function(self._count)
-
-    def _count(self, args):
-        self.count += 1
-        return args["denoised"]
 
 
 def requests(first: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,11 +199,11 @@ def main() -> int:
     if opts.from_state:
         report(torch.load(opts.from_state, weights_only=False), opts)
         return 0
-    comfy_inprocess.require_comfy(SCRIPT)
-    comfy_inprocess.start(opts.threads)
+    comfy_host.require_comfy(SCRIPT)
+    comfy_host.start(opts.threads)
     import comfy.sample
 
-    video_model = comfy_inprocess.pack_module("nodes.demos.video.video_model")
+    video_model = comfy_host.pack_module("nodes.demos.video.video_model")
     from harness import digit_classifier
     from harness import digit_clips_data as clips_module
 
@@ -228,13 +213,13 @@ def main() -> int:
     ctx = {
         "comfy": comfy, "model": model, "calls": SamplerCalls(model),
         "ms": model.get_model_object("model_sampling"),
-        "nested_sampler_object": comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object,
-        "outer_sigmas": comfy_inprocess.pack_module("nodes.runtime.comfy_schedules").outer_sigmas,
+        "nested_sampler_object": comfy_host.pack_module("nodes.runtime.ksampler_function").nested_sampler_object,
+        "outer_sigmas": comfy_host.pack_module("nodes.runtime.comfy_schedules").outer_sigmas,
         "conds": [video_model.clip_conditioning(clip, d, r) for d in range(DIGITS) for r in range(DIRECTIONS)],
         "uncond": video_model.clip_conditioning(clip, None),
         "latent_thw": (clips_module.FRAMES, clips_module.CANVAS, clips_module.CANVAS),
     }
-    command = comfy_inprocess.command_line(SCRIPT)
+    command = comfy_host.command_line(SCRIPT)
     configs = ", ".join(f"{a}x{b}" for a, b in opts.configs)
     settings = {"weights": opts.weights or "shipped", "cfg": opts.cfg, "sampler": opts.sampler, "command": command,
                 "summary": f"nested {configs} ({opts.nested_scheduler}), plain {opts.plain_scheduler} "

@@ -11,21 +11,24 @@ Not a test: it prints figures. Two parts, on tiny real UNets (tests/helpers/tiny
    naming another copy of the pack (e.g. a checkout of the commit before steering landed): run
    it once per copy and compare the digests (``--digests-only`` skips part 1).
 
-    cd <pack> && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/venv/bin/python bench/steering_overhead.py
-    ... bench/steering_overhead.py --digests-only --pack /path/to/older/pack
+    cd <pack> && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/venv/bin/python bench/speed/steering_overhead.py
+    ... bench/speed/steering_overhead.py --digests-only --pack /path/to/older/pack
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
+import importlib
 import statistics
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+
+HERE = comfy_host.PACK_ROOT
 CONFIGS = [("eps", "euler", "normal", 3, 6, 1), ("eps", "euler_ancestral", "karras", 6, 2, 2),
            ("v_prediction", "dpmpp_2m", "simple", 4, 3, 1), ("flow", "euler", "simple", 10, 1, 2),
            ("eps", "heun", "paper_faithful", 5, 4, 4)]
@@ -40,19 +43,8 @@ def parse_args():
 
 
 def load(pack: Path):
-    sys.path.insert(0, str(HERE / "tests" / "helpers"))
-    from host_env import PACK_MODULE, import_comfy
-
-    import_comfy()
-    import torch
-
-    torch.set_num_threads(1)
-    spec = importlib.util.spec_from_file_location(PACK_MODULE, pack / "__init__.py",
-                                                  submodule_search_locations=[str(pack)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACK_MODULE] = module
-    spec.loader.exec_module(module)
-    return module, PACK_MODULE
+    module = comfy_host.start(1, pack_root=pack).pack
+    return module, module.__name__
 
 
 def run(nodes, kind, sampler, scheduler, outer, inner, batch):

@@ -28,7 +28,7 @@ Pixel distance: the mean absolute difference of decoded images (VAE Decode's gre
 4x4 block, so the bench computes that 16x16 drawing in closed form and checks it against the
 real VAE Decode on one chunk (the largest difference is recorded in the JSON).
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/steer_evidence.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/quality/steer_evidence.py
 Options: --seeds 200 --pairs 3:8,1:0,7:2 --ks 1,2,3,4 --chunk 50 --quick (a few seeds, for
 development) --json --markdown --filmstrip --threads 1
 """
@@ -44,7 +44,8 @@ import time
 from itertools import combinations
 from pathlib import Path
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
+PACK_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = "quality/steer_evidence.py"
 OUTER, INNER, CFG, SCHEDULER = 5, 20, 3.0, "paper_faithful"   # the digits demo template's settings
 BATCH = 4
 # (label, node, inner sampler, outer eta): the KSampler nodes run eta 0; eta > 0 needs
@@ -496,12 +497,11 @@ def main(argv=None):
         write_tables(json.loads(args.from_json.read_text(encoding="utf-8")), args)
         return
 
-    sys.path.insert(0, str(PACK_ROOT / "bench"))
-    from comfy_inprocess import command_line
-    from demo_session import open_demo
+    sys.path.insert(0, str(PACK_ROOT / "bench"))  # bench/, for the harness (imported here: the tests load this file)
+    from harness import comfy_host
 
-    env = open_demo("bench/steer_evidence.py", args.threads)
-    import host_env  # tests/helpers, on sys.path after open_demo
+    env = comfy_host.open_demo(SCRIPT, args.threads)
+    host_env = comfy_host.host_env()
 
     started, cpu_started = time.time(), time.process_time()
     s = Session(env)
@@ -532,10 +532,10 @@ def main(argv=None):
         print("prompt", json.dumps(pair), flush=True)
 
     # The exact command, with this machine's folders as the docs write them.
-    command = (command_line("steer_evidence.py").replace(str(PACK_ROOT), "/path/to/nested-diffusion")
+    command = (comfy_host.command_line(SCRIPT).replace(str(PACK_ROOT), "/path/to/nested-diffusion")
                .replace(os.environ["COMFYUI_PATH"], "/path/to/ComfyUI")
                .replace(sys.executable, "/path/to/comfy/venv/bin/python"))
-    short = "bench/steer_evidence.py" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(
+    short = f"bench/{SCRIPT}" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(
         (argv if argv is not None else sys.argv[1:])))
     result = {"comfyui_version": host_env.host_version(), "date": datetime.datetime.now(datetime.timezone.utc)
               .strftime("%Y-%m-%d %H:%M UTC"), "command": command, "command_short": short,

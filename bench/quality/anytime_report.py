@@ -1,7 +1,7 @@
 """Anytime report: nested vs vanilla sampling of a 2-D four-mode mixture with exact denoisers,
 plus the conformance error against the VP re-derivation of the reference (tests/core).
 
-Then the quality-versus-NFE table of bench/quality_vs_nfe.py on the same mixture (no training
+Then the quality-versus-NFE table of bench/quality/quality_vs_nfe.py on the same mixture (no training
 noise: the denoisers are exact posterior means), per path: nested 25x4, 10x10 and 5x20 (each
 outer step a point), the plain sampler's x0 prediction during one 100-step run, and separate
 plain runs of k steps. Measures: the fraction of samples on a mode (the analogue of the digit
@@ -9,7 +9,7 @@ classifier's accuracy), and the Frechet distance (the FID formula on the 2-D poi
 sliced Wasserstein distance to an exact data sample. It is plotted to
 ``bench/results/anytime_gmm.png``.
 
-Run from anywhere: ``python bench/anytime_report.py`` (needs torch; the plot needs matplotlib).
+Run from anywhere: ``python bench/quality/anytime_report.py`` (needs torch; the plot needs matplotlib).
 Options: ``--plot PATH``, ``--no-plot``.
 """
 
@@ -19,15 +19,15 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# tests/helpers: the helpers this report shares with the core tests; ROOT: the pack's nested_core;
-# bench: the quality table it shares with quality_vs_nfe.py.
-for entry in (ROOT / "tests" / "helpers", ROOT, ROOT / "bench"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
+
+ROOT = comfy_host.PACK_ROOT
+# tests/helpers: the helpers this report shares with the core tests; ROOT: the pack's nested_core.
+comfy_host.use_test_helpers(core=True)
 
 import torch  # noqa: E402
-from quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
 
 from anytime import INNER_ETA, INNER_STEPS, OUTER_STEPS, run_anytime  # noqa: E402
 from gmm import four_mode_mixture, sliced_wasserstein, sliced_wasserstein_null  # noqa: E402

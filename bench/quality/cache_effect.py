@@ -16,12 +16,12 @@ on the same seeds and requested digits, it prints:
 * CPU seconds (process time of all chunks, median of ``--reps`` interleaved repetitions after an
   untimed warm-up) and their ratio to the uncached method;
 * FID-like: Frechet distance of the digit classifier's features of the final images to the
-  held-out real digits (bench/quality_vs_nfe.py's measure; lower is better), and the change
+  held-out real digits (bench/quality/quality_vs_nfe.py's measure; lower is better), and the change
   against the uncached method; accuracy of the requested digit;
 * |x - uncached|: mean absolute difference of the final latents from the uncached method's
   (same seeds), in latent units (the digit's grey level in [-1, 1]).
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/cache_effect.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/quality/cache_effect.py
 Options: --samples 200 --chunk 100 --config 5x20 --sampler euler_ancestral --cfg 3.0
          --threshold 0.2 --start 0.15 --end 0.95 --reps 3
 """
@@ -35,12 +35,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import comfy_inprocess  # noqa: E402  (bench/)
-from quality_table import frechet_distance  # noqa: E402
-from quality_vs_nfe import DIGITS, Judge, batched_conditioning, held_out_real  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+from harness.model_calls import CacheAwareCalls  # noqa: E402
+from harness.quality_runs import DIGITS, Judge, batched_conditioning, held_out_real  # noqa: E402
+from harness.quality_table import frechet_distance  # noqa: E402
 
-SCRIPT = "cache_effect.py"
+SCRIPT = "quality/cache_effect.py"
 CACHES = ("none", "EasyCache", "LazyCache")
 METHODS = ("plain", "nested fresh", "nested shared")
 
@@ -70,29 +71,7 @@ def parse_args():
     return opts
 
 
-class Forwards:
-    """Counts the diffusion model's real forwards. EasyCache answers a skipped call inside the
-    model's forward (a DIFFUSION_MODEL wrapper), so a forward hook would count it too; this is a
-    DIFFUSION_MODEL wrapper added after the cache's, so it runs only when the cache lets the call
-    through (a CFG pair batched together is one forward)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def counted(self, model):
-        import comfy.patcher_extension
-
-        model = model.clone()
-        model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "cache_effect_count",
-                                   self._wrapper)
-        return model
-
-    def _wrapper(self, executor, *args, **kwargs):
-        self.count += 1
-        return executor(*args, **kwargs)
-
-
-def cached_models(model, opts, calls: Forwards) -> dict:
+def cached_models(model, opts, calls: CacheAwareCalls) -> dict:
     """The model without a cache and through ComfyUI's own EasyCache and LazyCache nodes."""
     from comfy_extras.nodes_easycache import EasyCacheNode, LazyCacheNode
 
@@ -126,7 +105,7 @@ def warm_up(ctx, opts, models) -> None:
 
 def measure(ctx, opts, judge) -> dict:
     """{(cache, method): {"calls", "cpu", "latents", "digits"}} over all chunks."""
-    comfy, calls = ctx["comfy"], Forwards()
+    comfy, calls = ctx["comfy"], CacheAwareCalls()
     models = cached_models(ctx["model"], opts, calls)
     per = opts.chunk // DIGITS
     results: dict = {}
@@ -180,8 +159,7 @@ def report(results: dict, opts) -> None:
 
 def main() -> int:
     opts = parse_args()
-    comfy_inprocess.require_comfy(SCRIPT)
-    demo = comfy_inprocess.start(opts.threads)
+    demo = comfy_host.open_demo(SCRIPT, opts.threads)
     import comfy.sample
 
     model, clip, _vae = demo.load_demo()
@@ -190,14 +168,14 @@ def main() -> int:
     ctx = {
         "comfy": comfy, "model": model,
         "ms": model.get_model_object("model_sampling"),
-        "nested_sampler_object": comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object,
-        "outer_sigmas": comfy_inprocess.pack_module("nodes.runtime.comfy_schedules").outer_sigmas,
+        "nested_sampler_object": comfy_host.pack_module("nodes.runtime.ksampler_function").nested_sampler_object,
+        "outer_sigmas": comfy_host.pack_module("nodes.runtime.comfy_schedules").outer_sigmas,
         "conds": [demo.digit_conditioning(clip, d) for d in range(DIGITS)],
         "uncond": demo.digit_conditioning(clip, None), "latent_hw": demo.latent_hw,
         "real_features": judge.pixels(test_x)["features"],
     }
     print("EasyCache / LazyCache with nested and plain runs on the demo digits model (ComfyUI in-process, CPU)")
-    print(f"command: {comfy_inprocess.command_line(SCRIPT)}")
+    print(f"command: {comfy_host.command_line(SCRIPT)}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; samples {opts.samples}, nested "
           f"{opts.outer}x{opts.inner} ({opts.nested_scheduler}), plain {opts.outer * opts.inner} steps "
           f"({opts.plain_scheduler}), {opts.sampler}, cfg {opts.cfg}; caches: reuse_threshold {opts.threshold}, "

@@ -5,7 +5,7 @@ data), left to right and top to bottom less and less noisy, the last one framed:
 after every outer step, better each time. The tiles are drawn the way the demo's VAE draws a
 latent (bilinear to 16x16, then blocks), dark ink on white paper.
 
-    python bench/make_icon.py [--out docs/icon.png]
+    python bench/assets/make_icon.py [--out docs/icon.png]
 
 Needs numpy, pillow and scikit-learn (bench-only dependencies, see bench/README.md); the
 noise comes from a fixed seed, so the same versions draw the same file.
@@ -66,7 +66,7 @@ def draw():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "icon.png")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "docs" / "icon.png")
     args = parser.parse_args()
     icon = draw()
     icon.save(args.out, optimize=True)

@@ -24,7 +24,7 @@ one torch thread the two agree on an idle machine.
 Repetitions of every (model, config, sampler) are interleaved, alternating which sampler goes
 first, after one warm-up run of each; medians are reported.
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/bench_speed.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/speed/bench_speed.py
 Options: --reps 7 --threads 1 --configs 3x6,6x2,10x1 --kinds eps,flow
          --profile (afterwards cProfile one nested and one euler run per config).
 """
@@ -34,20 +34,22 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import importlib
 import io
 import os
 import platform
 import pstats
 import re
-import shlex
 import statistics
 import sys
 import time
 from pathlib import Path
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
-TEST_HELPERS = PACK_ROOT / "tests" / "helpers"  # shared with the host tests: host_env, tiny_models
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+from harness.model_calls import ModelCalls  # noqa: E402
+
+SCRIPT = "speed/bench_speed.py"
+PACK_ROOT = comfy_host.PACK_ROOT
 
 # (outer steps N, inner steps n). The tiny UNet costs ~0.12 s per CFG forward on one CPU thread
 # (its 32x32 level runs 1024-token attention), so the default set is sized for ~3 minutes; a
@@ -83,66 +85,39 @@ def parse_args():
 def main() -> int:
     opts = parse_args()
     if not os.environ.get("COMFYUI_PATH"):
-        print("bench_speed.py needs a real ComfyUI: set COMFYUI_PATH to a ComfyUI checkout (0.3.64 or later) and "
+        print(f"{SCRIPT} needs a real ComfyUI: set COMFYUI_PATH to a ComfyUI checkout (0.3.64 or later) and "
               "run it with that ComfyUI's Python, e.g.\n  cd " + str(PACK_ROOT) +
-              " && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/python bench/bench_speed.py", file=sys.stderr)
+              f" && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/python bench/{SCRIPT}", file=sys.stderr)
         return 2
 
-    sys.path.insert(0, str(TEST_HELPERS))
-    import host_env  # tests/helpers
-
-    host_env.import_comfy()
-    server_note = "not imported (--no-server-module)"
-    if not opts.no_server_module:
-        # main.py imports the utils package and then server before nodes.py puts comfy/ at the front of
-        # sys.path (after which `utils` is comfy/utils.py and `import server` can no longer succeed).
-        try:
-            importlib.import_module("utils.install_util")  # order matters: utils before server
-            importlib.import_module("server")
-
-            server_note = "imported first, as main.py does (no PromptServer instance)"
-        except Exception as exc:
-            server_note = f"import failed ({type(exc).__name__}: {exc})"
-    import torch
-
-    torch.set_num_threads(opts.threads)
+    host = comfy_host.start(opts.threads, server_module=not opts.no_server_module)
+    server_note = "not imported (--no-server-module)" if opts.no_server_module else host.server_note
+    torch = host.torch
 
     import comfy.sample
     import comfy.samplers
 
-    import tiny_models  # tests/helpers; imports comfy, so only after import_comfy()
+    import tiny_models  # tests/helpers (on sys.path through the harness); imports comfy, so only after start()
 
-    host_env.load_pack()
-    from nested_diffusion_pack.nodes.runtime.ksampler_function import nested_sampler_object
+    nested_sampler_object = comfy_host.pack_module("nodes.runtime.ksampler_function").nested_sampler_object
 
     class FirstCall:
         """sample_custom callback (step, x0, x, total): records when it is first called (wall and
         process CPU clocks) and the forwards counted by then. Both samplers get one."""
 
-        def __init__(self, count):
-            self.count = count
+        def __init__(self, calls):
+            self.calls = calls
             self.at = None
 
         def __call__(self, step, x0, x, total):
             if self.at is None:
-                self.at = (time.perf_counter(), time.process_time(), self.count[0])
+                self.at = (time.perf_counter(), time.process_time(), self.calls.count)
 
     # Models, conditioning, noise; forward hooks count NFE and time the first forward.
     models = {}
     for kind in opts.kinds:
         mp = tiny_models.build_tiny_model(kind)
-        count = [0, None]  # forwards, perf_counter at the start of the first forward
-
-        def pre_hook(_module, _inputs, count=count):
-            if count[1] is None:
-                count[1] = time.perf_counter()
-
-        def hook(_module, _inputs, _output, count=count):
-            count[0] += 1
-
-        mp.model.diffusion_model.register_forward_pre_hook(pre_hook)
-        mp.model.diffusion_model.register_forward_hook(hook)
-        models[kind] = (mp, count)
+        models[kind] = (mp, ModelCalls(mp))
     positive = tiny_models.tiny_conditioning(seed=1)
     negative = tiny_models.tiny_conditioning(seed=2)
     latent = torch.zeros(LATENT_SHAPE)
@@ -151,9 +126,9 @@ def main() -> int:
 
     def run(kind, sampler, sigmas, profiler=None):
         """One sample_custom call -> dict of wall/cpu seconds (whole run, to first callback), NFE."""
-        mp, count = models[kind]
-        cb = FirstCall(count)
-        count[0], count[1] = 0, None
+        mp, calls = models[kind]
+        cb = FirstCall(calls)
+        calls.reset()
         gc.collect()
         with torch.inference_mode():  # as ComfyUI's executor runs nodes
             if profiler is not None:
@@ -166,7 +141,8 @@ def main() -> int:
                 profiler.disable()
         first = cb.at or (nan, nan, None)
         return {"wall": t1 - t0, "cpu": c1 - c0, "first_wall": first[0] - t0, "first_cpu": first[1] - c0,
-                "nfe": count[0], "nfe1": first[2], "to_fwd": (count[1] - t0) if count[1] is not None else nan}
+                "nfe": calls.count, "nfe1": first[2],
+                "to_fwd": (calls.first_start - t0) if calls.first_start is not None else nan}
 
     # Jobs: per (kind, N, n) the nested sampler and an euler run of the same NFE. The probe run of
     # each nested job and one euler run of each job are the warm-up.
@@ -195,8 +171,7 @@ def main() -> int:
     load1 = os.getloadavg()
 
     # Report.
-    cmd = "cd " + str(PACK_ROOT) + " && COMFYUI_PATH=" + shlex.quote(os.environ["COMFYUI_PATH"]) + " " + \
-        shlex.quote(sys.executable) + " " + " ".join(shlex.quote(a) for a in ["bench/bench_speed.py"] + sys.argv[1:])
+    cmd = comfy_host.command_line(SCRIPT)
     print("Nested Diffusion speed bench (ComfyUI sample_custom, tiny real UNet, CPU)")
     print(f"command : {cmd}")
     print(f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, "

@@ -1,7 +1,8 @@
 """Rows of (method, NFE, measures), printed as one table format and plotted against NFE.
 
-Shared by quality_vs_nfe.py (the demo digits model) and anytime_report.py (the exact 2-D mixture),
-so both benches report in the same shape. Needs torch; the plot needs matplotlib (bench only).
+Shared by bench/quality/: quality_vs_nfe.py (the demo digits model), anytime_report.py (the exact
+2-D mixture), video_quality.py, cache_effect.py and split_table.py, so the benches report in the
+same shape. Needs torch; the plot needs matplotlib (bench only).
 """
 
 from __future__ import annotations

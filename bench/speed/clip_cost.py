@@ -16,7 +16,7 @@ of the outer step's own time.
 
 Medians over ``--reps`` after one warm-up; wall clock. Prints one line per figure.
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/clip_cost.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/speed/clip_cost.py
 Options: --reps 7 --threads 1 --outer 5 --inner 20 --tiny-latent 8x16x16 --tae --tae-latent 5x30x52
 """
 
@@ -29,10 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import comfy_inprocess  # noqa: E402  (bench/)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
 
-TESTS = comfy_inprocess.PACK_ROOT / "tests"
+SCRIPT = "speed/clip_cost.py"
 
 
 def shape(text: str) -> tuple[int, ...]:
@@ -71,7 +71,7 @@ def tiny_model_figures(args, clip_module, reporter_module, folder: str) -> None:
     from tiny_models import tiny_conditioning
     from tiny_video_models import VIDEO_CHANNELS, build_tiny_video_model
 
-    sampler = comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object(
+    sampler = comfy_host.pack_module("nodes.runtime.ksampler_function").nested_sampler_object(
         "euler", args.inner, "normal", 0.0)
     model = build_tiny_video_model()
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "normal", args.outer)
@@ -165,15 +165,12 @@ def main() -> None:
     parser.add_argument("--tae", action="store_true", help="also time the video TAE (0.3.76+)")
     parser.add_argument("--tae-latent", default="5x30x52")
     args = parser.parse_args()
-    comfy_inprocess.require_comfy("clip_cost.py")
-    for folder in (TESTS / "helpers", TESTS / "host"):
-        sys.path.insert(0, str(folder))
-    comfy_inprocess.start(args.threads)
-    clip_module = comfy_inprocess.pack_module("nodes.previews.outer_step_clip")
-    reporter_module = comfy_inprocess.pack_module("nodes.previews.outer_step_reporter")
-    import host_env
-
-    print(f"ComfyUI {host_env.host_version()}, torch threads {args.threads}")
+    comfy_host.require_comfy(SCRIPT)
+    comfy_host.use_test_helpers(host=True)  # tiny_models, and tests/host's tiny_video_models
+    comfy_host.start(args.threads)
+    clip_module = comfy_host.pack_module("nodes.previews.outer_step_clip")
+    reporter_module = comfy_host.pack_module("nodes.previews.outer_step_reporter")
+    print(f"ComfyUI {comfy_host.host_env().host_version()}, torch threads {args.threads}")
     with tempfile.TemporaryDirectory() as folder:
         tiny_model_figures(args, clip_module, reporter_module, folder)
         wan480_figures(args, clip_module, reporter_module, folder)

@@ -1,4 +1,4 @@
-"""Real-size (and tiny) SD 1.5, SDXL and SD3-medium diffusion models for bench/real_size.py,
+"""Real-size (and tiny) SD 1.5, SDXL and SD3-medium diffusion models for bench/speed/real_size.py,
 built from ComfyUI's own classes with random weights: no checkpoint is read or downloaded.
 
 Each model goes the way ComfyUI's checkpoint loader takes it: a full ``unet_config`` (what
@@ -18,12 +18,7 @@ the values.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-
-PACK_ROOT = Path(__file__).resolve().parents[1]
-TEST_HELPERS = PACK_ROOT / "tests" / "helpers"
 
 # Full unet_configs as ComfyUI detects them from the public checkpoints.
 SD15_UNET = {
@@ -107,21 +102,6 @@ def spec_for(key: str, tiny: bool, dit_blocks: int | None = None) -> Spec:
         raise ValueError(f"--dit-blocks must be 1 to {depth}; got {dit_blocks}")
     return replace(spec, title=f"{spec.title} ({dit_blocks} of {depth} blocks)",
                    unet_config={**spec.unet_config, "num_blocks": dit_blocks})
-
-
-def import_comfy(device: str) -> None:
-    """Put the ComfyUI checkout (COMFYUI_PATH) on sys.path; on CPU set ``args.cpu`` first, as the
-    host tests do, since comfy.model_management picks its device when first imported."""
-    if str(TEST_HELPERS) not in sys.path:
-        sys.path.insert(0, str(TEST_HELPERS))
-    import host_env  # tests/helpers
-
-    if device == "cpu":
-        host_env.import_comfy()
-        return
-    root = str(Path(host_env.COMFYUI_PATH).resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
 
 
 def fill_weights(module, seed: int = 0) -> None:

@@ -5,7 +5,8 @@ threads; on ComfyUI 0.3.64's classes, whose WAN rotary-embedding op has a backwa
 0.33.0's ``comfy_kitchen.apply_rope1`` lacks; the weights load on both):
 
     cd <pack folder>
-    COMFYUI_PATH=/path/to/ComfyUI-0.3.64 /path/to/comfy/venv/bin/python bench/train_demo_video_model.py --seed 0
+    COMFYUI_PATH=/path/to/ComfyUI-0.3.64 /path/to/comfy/venv/bin/python \\
+        bench/training/train_demo_video_model.py --seed 0
 
 It needs scikit-learn in that Python (``pip install scikit-learn``; bench/training only). It
 writes ``nodes/demos/video/wan_digits.safetensors`` (or ``--out``) every ``--save-every`` steps
@@ -25,11 +26,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import sys
 import time
 from pathlib import Path
 
-from demo_session import PACK_ROOT, open_demo
-from train_schedule import WeightsEma, warmup_cosine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness.comfy_host import PACK_ROOT, open_demo  # noqa: E402
+from harness.train_schedule import WeightsEma, warmup_cosine  # noqa: E402
+
+SCRIPT = "training/train_demo_video_model.py"
 
 VIDEO_MODULES = ("prompt_clips", "video_model")
 
@@ -76,7 +81,7 @@ def reset_parameters(module, torch, dim):
 
 def main():
     args = parse_args()
-    env = open_demo("bench/train_demo_video_model.py", args.threads)
+    env = open_demo(SCRIPT, args.threads)
     torch, weights_file = env.torch, env.weights_file
     mods = {n: importlib.import_module(f"{env.pack.__name__}.nodes.demos.video.{n}") for n in VIDEO_MODULES}
     from harness import digit_clips_data as clips  # bench/harness: the training clips are not shipped
@@ -111,7 +116,7 @@ def main():
     ema = WeightsEma(params, max_decay=0.998)
     sigmas = model.model_sampling.sigmas.float()
     no_class, any_dir = prompts.DIGIT_ROWS - 1, prompts.direction_row(None)
-    notes = {"trained_by": f"bench/train_demo_video_model.py --seed {args.seed} --steps {args.steps} "
+    notes = {"trained_by": f"bench/{SCRIPT} --seed {args.seed} --steps {args.steps} "
                            f"--batch {args.batch} --lr {args.lr} --threads {args.threads}"
                            + (f" --init {args.init.name}" if args.init else ""), "note": args.note}
 

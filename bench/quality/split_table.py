@@ -9,12 +9,12 @@ training digits against the held-out ones) is printed with it.
 
 The states are made by (one run per scheduler S, 1,000 samples per point, same seeds):
 
-    cd <pack> && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/venv/bin/python bench/quality_vs_nfe.py \\
+    cd <pack> && COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/venv/bin/python bench/quality/quality_vs_nfe.py \\
         --configs 2x10,4x5,3x10,5x6,5x10,10x5,5x20,10x10 --plain-steps 20,30,50,100 --preview-steps 100 \\
         --sampler euler --nested-scheduler S --plain-scheduler S --samples 1000 --chunk 100 \\
         --state /path/to/states/split_S.pt
 
-    python bench/split_table.py --states /path/to/states --json bench/results/split_table.json
+    python bench/quality/split_table.py --states /path/to/states --json bench/results/split_table.json
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_table import frechet_distance  # noqa: E402  (bench/)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness.quality_table import frechet_distance  # noqa: E402
 
 SCHEDULERS = ["paper_faithful", "simple", "sgm_uniform", "beta", "normal", "karras", "exponential"]
 CONFIGS = [(2, 10), (4, 5), (3, 10), (5, 6), (5, 10), (10, 5), (5, 20), (10, 10)]
@@ -136,8 +136,8 @@ def main() -> int:
     if args.json:
         settings = next(iter(states.values()))["settings"]
         record = {"made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  "command": "bench/quality_vs_nfe.py per scheduler (see bench/split_table.py), then "
-                             "bench/split_table.py", "sampler": settings["sampler"], "cfg": settings["cfg"],
+                  "command": "bench/quality/quality_vs_nfe.py per scheduler (see bench/quality/split_table.py), then "
+                             "bench/quality/split_table.py", "sampler": settings["sampler"], "cfg": settings["cfg"],
                   "schedulers": list(states), **figures}
         args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         args.json.with_suffix(".md").write_text(f"# Which split at my budget\n\n{text}\n", encoding="utf-8")

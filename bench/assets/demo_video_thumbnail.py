@@ -1,7 +1,7 @@
 """Make the video demo template's animated thumbnail from a real run of the template's graph.
 
     cd <pack folder>
-    COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/venv/bin/python bench/demo_video_thumbnail.py
+    COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy/venv/bin/python bench/assets/demo_video_thumbnail.py
 
 Runs ``example_workflows/nested_diffusion_demo_video.json`` in-process (its seed, prompt and
 settings; the Save Animated WEBP nodes left out) and writes a 256x256 animated GIF of four of
@@ -15,25 +15,29 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from demo_session import PACK_ROOT, open_demo
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+
+SCRIPT = "assets/demo_video_thumbnail.py"
+PACK_ROOT = comfy_host.PACK_ROOT
 
 TEMPLATE = PACK_ROOT / "example_workflows" / "nested_diffusion_demo_video.json"
 OUT = TEMPLATE.with_suffix(".jpg")
 
 
 def main():
-    env = open_demo("bench/demo_video_thumbnail.py", 1)
+    env = comfy_host.open_demo(SCRIPT, 1)
     torch = env.torch
-    sys.path.insert(0, str(PACK_ROOT / "tests" / "host"))
     from PIL import Image
 
     import nodes
 
-    from test_demo_video import EmptyVideoLatent  # the V1-style wrapper of the core empty-latent node
-    from ui_workflow import api_prompt, run_graph
+    from ui_workflow import api_prompt, run_graph  # tests/helpers, through the harness
 
-    classes = {**nodes.NODE_CLASS_MAPPINGS, **env.pack.NODE_CLASS_MAPPINGS, "EmptyHunyuanLatentVideo": EmptyVideoLatent}
+    classes = {**nodes.NODE_CLASS_MAPPINGS, **env.pack.NODE_CLASS_MAPPINGS,
+               "EmptyHunyuanLatentVideo": comfy_host.empty_video_latent_node()}
     workflow = json.loads(TEMPLATE.read_text())
     workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] not in ("SaveAnimatedWEBP", "Note")]
     prompt = api_prompt(workflow, lambda t: classes[t].INPUT_TYPES())

@@ -21,7 +21,7 @@ printed beside it). Reference rows: the held-out real digits themselves, and rea
 against the held-out ones (the floor of the distance at this sample size).
 
 Run (prints the tables, saves the plot):
-  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/quality_vs_nfe.py
+  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/quality/quality_vs_nfe.py
   ... --samples 100        a quick run (10 of each digit)
   ... --from-state FILE    tables and plot again from a saved (possibly partial) run
 """
@@ -35,12 +35,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import comfy_inprocess  # noqa: E402  (bench/)
-from quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+from harness.model_calls import ModelCalls  # noqa: E402
+from harness.quality_runs import DIGITS, Judge, batched_conditioning, held_out_real, run_methods  # noqa: E402
+from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
 
-SCRIPT = "quality_vs_nfe.py"
-DIGITS = 10
+SCRIPT = "quality/quality_vs_nfe.py"
 MEASURES = [Measure("accuracy", "accuracy", fraction=True), Measure("confidence", "confidence", fraction=True),
             Measure("fid", "FID-like", "{:.2f}", "lower"), Measure("fid_sd", "FID boot sd", "{:.2f}", "lower")]
 PLOTTED = [MEASURES[0], MEASURES[2]]
@@ -68,7 +69,7 @@ def parse_args():
     p.add_argument("--classifier", help="classifier weights file (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0, help="seed of chunk 0; chunk j uses seed + j (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    root = comfy_inprocess.PACK_ROOT
+    root = comfy_host.PACK_ROOT
     p.add_argument("--state", default=str(root / "bench" / "out" / "quality_vs_nfe.pt"),
                    help="classifier outputs so far, saved after every chunk (default %(default)s)")
     p.add_argument("--plot", default=str(root / "docs" / "quality_vs_nfe.png"), help="PNG plot (default %(default)s)")
@@ -79,46 +80,6 @@ def parse_args():
     if opts.chunk % DIGITS or opts.samples % opts.chunk:
         p.error(f"--chunk must be a multiple of {DIGITS} and --samples a multiple of --chunk")
     return opts
-
-
-class Judge:
-    """The demo's digit classifier on generated latents: logits and Frechet features per sample.
-    The demo's latent is the 8x8 digit itself, so it is judged as pixels without a decode (VAE
-    Decode only redraws those pixels larger)."""
-
-    def __init__(self, demo, path=None):
-        self.demo = demo
-        self.net = demo.classifier.load_classifier(path)
-
-    @torch.no_grad()
-    def pixels(self, pixels: torch.Tensor) -> dict:
-        return {"logits": self.net(pixels).float(), "features": self.net.features(pixels).float()}
-
-    def latents(self, latents: torch.Tensor) -> dict:
-        return self.pixels(self.demo.pixels_from_latent(latents))
-
-
-def held_out_real():
-    """The demo's fixed split (bench/digits_data.py): held-out pixels and labels, training pixels."""
-    from digits_data import load_split  # bench/
-
-    split = load_split()
-    return split.test_pixels, split.test_labels, split.train_pixels
-
-
-def batched_conditioning(per_digit: list, digits: torch.Tensor) -> list:
-    """One CONDITIONING whose batch row i asks for digits[i] (ComfyUI uses a cond batch that
-    matches the latent batch row by row)."""
-    first = per_digit[0][0]
-    rows = [per_digit[int(d)][0] for d in digits]
-    cond = torch.cat([r[0] for r in rows])
-    extra = {}
-    for key, value in first[1].items():
-        if torch.is_tensor(value) and value.shape[0] == 1:
-            extra[key] = torch.cat([r[1][key] for r in rows])
-        else:
-            extra[key] = value
-    return [[cond, extra]]
 
 
 def sample_chunk(ctx, opts, chunk: int, record) -> dict:
@@ -132,50 +93,6 @@ def sample_chunk(ctx, opts, chunk: int, record) -> dict:
     # An empty 4-channel latent, as Empty Latent Image makes; ComfyUI adapts its channels to the model.
     latent = comfy.sample.fix_empty_latent_channels(model, torch.zeros((opts.chunk, 4) + ctx["latent_hw"]))
     return run_methods(ctx, opts, latent, positive, negative, opts.seed + chunk, record), digits
-
-
-def run_methods(ctx, opts, latent, positive, negative, seed: int, record) -> dict:
-    """The nested configurations, the plain run whose x0 previews are scored and the plain k-step
-    runs, all from the same noise (``seed``); ``record(method, nfe, latents)`` gets each scored
-    batch, ``nfe`` read from ``ctx["calls"].count``. Returns seconds per method. Shared with
-    video_quality.py."""
-    comfy, model, calls = ctx["comfy"], ctx["model"], ctx["calls"]
-    noise = comfy.sample.prepare_noise(latent, seed)
-    out = model.model.process_latent_out
-    seconds = {}
-
-    def keep(method):
-        def callback(step, x0, x, total):
-            record(method, calls.count, out(x0.detach().to("cpu", torch.float32)))
-        return callback
-
-    for big_n, small_n in opts.configs:
-        method = f"nested {big_n}x{small_n}"
-        sampler = ctx["nested_sampler_object"](opts.sampler, small_n, opts.nested_scheduler, 0.0)
-        sigmas = ctx["outer_sigmas"](ctx["ms"], opts.nested_scheduler, big_n)
-        calls.count, t0 = 0, time.perf_counter()
-        comfy.sample.sample_custom(model, noise, opts.cfg, sampler, sigmas, positive, negative, latent,
-                                   callback=keep(method), disable_pbar=True, seed=seed)
-        seconds[method] = time.perf_counter() - t0
-
-    def plain(steps, callback=None):
-        calls.count = 0
-        result = comfy.sample.sample(model, noise, steps, opts.cfg, opts.sampler, opts.plain_scheduler, positive,
-                                     negative, latent, callback=callback, disable_pbar=True, seed=seed)
-        return result.to("cpu", torch.float32), calls.count
-
-    t0 = time.perf_counter()
-    final, nfe = plain(opts.preview_steps, keep("plain x0 preview"))
-    seconds["plain x0 preview"] = time.perf_counter() - t0
-    if opts.preview_steps in opts.plain_steps:
-        record("plain k steps", nfe, final)
-    t0 = time.perf_counter()
-    for k in opts.plain_steps:
-        if k != opts.preview_steps:
-            result, nfe = plain(k)
-            record("plain k steps", nfe, result)
-    seconds["plain k steps"] = time.perf_counter() - t0
-    return seconds
 
 
 def rows_from_state(state: dict, opts_nfe_filter=None) -> tuple[list[Row], dict]:
@@ -245,16 +162,15 @@ def main() -> int:
         state = torch.load(opts.from_state, weights_only=False)
         report(state, Path(opts.plot))
         return 0
-    comfy_inprocess.require_comfy(SCRIPT)
-    demo = comfy_inprocess.start(opts.threads)
+    demo = comfy_host.open_demo(SCRIPT, opts.threads)
     import comfy.sample
 
-    nested_sampler_object = comfy_inprocess.pack_module("nodes.runtime.ksampler_function").nested_sampler_object
-    outer_sigmas = comfy_inprocess.pack_module("nodes.runtime.comfy_schedules").outer_sigmas
+    nested_sampler_object = comfy_host.pack_module("nodes.runtime.ksampler_function").nested_sampler_object
+    outer_sigmas = comfy_host.pack_module("nodes.runtime.comfy_schedules").outer_sigmas
 
     model, clip, _vae = demo.load_demo(opts.unet)
     ctx = {
-        "comfy": comfy, "model": model, "calls": comfy_inprocess.ModelCalls(model),
+        "comfy": comfy, "model": model, "calls": ModelCalls(model),
         "ms": model.get_model_object("model_sampling"), "nested_sampler_object": nested_sampler_object,
         "outer_sigmas": outer_sigmas, "conds": [demo.digit_conditioning(clip, d) for d in range(DIGITS)],
         "uncond": demo.digit_conditioning(clip, None), "latent_hw": demo.latent_hw,
@@ -276,7 +192,7 @@ def main() -> int:
     scored_nfe = {n * i for n_outer, n in opts.configs for i in range(1, n_outer + 1)} | set(opts.plain_steps)
 
     print("Quality versus NFE on the demo digits model (ComfyUI in-process, CPU)")
-    print(f"command: {comfy_inprocess.command_line(SCRIPT)}")
+    print(f"command: {comfy_host.command_line(SCRIPT)}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; {settings}")
     totals: dict = {}
     state_path = Path(opts.state)

@@ -25,19 +25,17 @@ latent is the clip, 1 = white paper after ``pixels_from_latent``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
 INK_FLOOR = 0.1          # ink below this (a pixel lighter than 0.9) does not count towards the centre of mass
 TIE_WEIGHT = 1e-5        # per squared pixel: smaller than the ink of the faintest load_digits pixel (1/16/64)
 DIRECTION_STEPS = torch.tensor([[0.0, -1.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 0.0]])  # left, right, up, down (row, col)
 
 
 def standalone_modules():
-    """(classifier module, training-clips module) from bench/harness, imported without ComfyUI."""
-    from harness import digit_classifier, digit_clips_data
+    """(classifier module, training-clips module) of this harness, imported without ComfyUI."""
+    from . import digit_classifier, digit_clips_data
 
     return digit_classifier, digit_clips_data
 

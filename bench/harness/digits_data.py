@@ -1,4 +1,4 @@
-"""scikit-learn's handwritten digits with the demo's fixed split (bench/training only).
+"""scikit-learn's handwritten digits with the demo's fixed split (bench only).
 
 scikit-learn is a bench dependency, not a pack one: ``pip install scikit-learn`` into the
 Python that runs the benches. The data ships inside its wheel (no download).

@@ -30,7 +30,7 @@ through ``sample_custom``, outer images not kept) and ``nested+images`` (the Nes
 node's own ``sample``, which keeps every outer image for its ``outer_step_images`` output).
 Goal: nested <= plain + 3 latents, and + one latent per outer step more with the images kept.
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/demo_cost.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI <comfy python> bench/speed/demo_cost.py
 Options: --reps 7 --batch 1 --configs 5x20,10x10,25x4 --threads 1 --memory-batches 1,64 --no-memory --no-time
 """
 
@@ -45,10 +45,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import comfy_inprocess  # noqa: E402  (bench/)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+from harness.model_calls import ModelCalls  # noqa: E402
 
-SCRIPT = "demo_cost.py"
+SCRIPT = "speed/demo_cost.py"
 MEMORY_METHODS = ("plain", "nested", "nested+images")
 
 
@@ -75,8 +76,8 @@ class Setup:
     """The demo model, its conditioning and one starting noise, shared by every run."""
 
     def __init__(self, opts):
-        demo = comfy_inprocess.start(opts.threads)
-        import torch
+        demo = comfy_host.open_demo(SCRIPT, opts.threads)
+        torch = demo.torch
 
         import comfy.sample
         import comfy.samplers
@@ -84,7 +85,7 @@ class Setup:
         self.torch, self.comfy = torch, comfy
         self.model, clip, _vae = demo.load_demo()
         self.cfg = opts.cfg
-        self.calls = comfy_inprocess.ModelCalls(self.model)
+        self.calls = ModelCalls(self.model)
         self.ms = self.model.get_model_object("model_sampling")
         self.positive = demo.digit_conditioning(clip, 7)
         self.negative = demo.digit_conditioning(clip, None)
@@ -94,9 +95,9 @@ class Setup:
         self.seed = 7
         self.noise = comfy.sample.prepare_noise(self.latent, self.seed)
         self.sampler_name = opts.sampler
-        self.nested_module = comfy_inprocess.pack_module("nodes.runtime.ksampler_function")
-        self.schedules = comfy_inprocess.pack_module("nodes.runtime.comfy_schedules")
-        self.nodes = comfy_inprocess.pack_module("nodes.declarations.nested_ksampler")
+        self.nested_module = comfy_host.pack_module("nodes.runtime.ksampler_function")
+        self.schedules = comfy_host.pack_module("nodes.runtime.comfy_schedules")
+        self.nodes = comfy_host.pack_module("nodes.declarations.nested_ksampler")
 
     def nested(self, big_n, small_n):
         sampler = self.nested_module.nested_sampler_object(self.sampler_name, small_n, "paper_faithful", 0.0)
@@ -275,14 +276,14 @@ def report_memory(rows, opts) -> None:
 
 def main() -> int:
     opts = parse_args()
-    comfy_inprocess.require_comfy(SCRIPT)
+    comfy_host.require_comfy(SCRIPT)
     if opts.child:
         return memory_child(opts)
     setup = Setup(opts)
     import torch
 
     print("Nested Diffusion cost on the demo digits model (ComfyUI in-process, CPU)")
-    print(f"command: {comfy_inprocess.command_line(SCRIPT)}")
+    print(f"command: {comfy_host.command_line(SCRIPT)}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {opts.batch}, cfg {setup.cfg}, "
           f"sampler {opts.sampler}; load average {os.getloadavg()[0]:.2f} (cpu_count {os.cpu_count()})")
     if not opts.no_time:

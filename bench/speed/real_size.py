@@ -1,7 +1,7 @@
 """Real-size bench: SD 1.5, SDXL and SD3-medium at their true size and usual latent size, nested
 against ComfyUI's KSampler at equal model calls. Not a test: it prints figures and asserts nothing.
 
-The models are ComfyUI's own classes with random weights (bench/real_size_models.py); timings and
+The models are ComfyUI's own classes with random weights (bench/harness/real_size_models.py); timings and
 memory do not depend on the weights. For each model, three child processes of this script, one
 model in memory at a time:
 
@@ -29,7 +29,7 @@ parameters, 10.3 GB in float32) and SD3-medium (2.0 B, 8.3 GB) run with bfloat16
 compute (half that) so that they fit beside other jobs; ``--dtype float32`` overrides. On CUDA the
 weight dtype is ComfyUI's own choice (``comfy.model_management.unet_dtype``).
 
-Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI nice -n 10 <comfy python> bench/real_size.py
+Run:  cd <pack> && COMFYUI_PATH=/path/to/ComfyUI nice -n 10 <comfy python> bench/speed/real_size.py
 Options: --models sd15,sdxl,sd3  --outer 2 --inner 2  --threads 2  --device cpu|cuda
          --dtype auto|float32|bfloat16|float16  --preview-reps 5  --dit-blocks N (SD3-medium with N of
          its 24 blocks, same width and latent)  --tiny (tiny configs of the same classes: a smoke run)
@@ -47,11 +47,12 @@ import sys
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness import comfy_host  # noqa: E402
+from harness import real_size_models as rsm  # noqa: E402
+from harness.model_calls import ModelCalls  # noqa: E402
 
-import real_size_models as rsm  # noqa: E402  (bench/)
+SCRIPT = "speed/real_size.py"
 
 SEED = 1234
 SCHEDULER = "normal"
@@ -77,7 +78,8 @@ def parse_args(argv=None):
     p.add_argument("--dit-blocks", type=int, default=None,
                    help="build only this many of SD3-medium's 24 joint blocks (same width and latent; default all)")
     p.add_argument("--tiny", action="store_true", help="tiny configs of the same classes (a smoke run, seconds)")
-    p.add_argument("--out", default=str(BENCH / "real_size.out"), help="also write the table here ('' for none)")
+    p.add_argument("--out", default=str(comfy_host.PACK_ROOT / "bench" / "real_size.out"),
+                   help="also write the table here ('' for none)")
     p.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
     if opts.tiny and "--preview-reps" not in " ".join(argv if argv is not None else sys.argv):
@@ -145,28 +147,6 @@ class MemoryPeak:
         return False
 
 
-class CallTimer:
-    """Counts diffusion-model forwards (a CFG pair is one) and the time spent inside them."""
-
-    def __init__(self, diffusion_model, device: str):
-        import torch
-
-        self.count, self.seconds, self._start = 0, 0.0, None
-        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-        def pre(_m, _i):
-            sync()
-            self._start = time.perf_counter()
-
-        def post(_m, _i, _o):
-            sync()
-            self.count += 1
-            self.seconds += time.perf_counter() - self._start
-
-        diffusion_model.register_forward_pre_hook(pre)
-        diffusion_model.register_forward_hook(post)
-
-
 def _dtype(opts, spec, torch):
     if opts.dtype != "auto":
         return getattr(torch, opts.dtype)
@@ -178,30 +158,19 @@ def _dtype(opts, spec, torch):
 def _plan(model_patcher, opts) -> int:
     """Model calls of the nested run as the pack plans them (nested_core.nfe_plan with the node's
     own schedules; euler makes one call per step)."""
-    import comfy_inprocess
-
-    schedules = comfy_inprocess.pack_module("nodes.runtime.comfy_schedules")
-    core = comfy_inprocess.pack_module("nested_core")
+    schedules = comfy_host.pack_module("nodes.runtime.comfy_schedules")
+    core = comfy_host.pack_module("nested_core")
     ms = model_patcher.get_model_object("model_sampling")
     outer = schedules.outer_sigmas(ms, SCHEDULER, opts.outer)
     return core.nfe_plan(outer, schedules.inner_schedule(ms, SCHEDULER, opts.inner), 1).total
 
 
 def _start_comfy(opts):
-    rsm.import_comfy(opts.device)
-    import torch
-
-    torch.set_num_threads(opts.threads)
-    import host_env  # tests/helpers, on sys.path after import_comfy
-
-    host_env.load_pack()
-    return torch
+    return comfy_host.start(opts.threads, device=opts.device).torch
 
 
 def child_sample(opts, key: str, mode: str) -> dict:
     torch = _start_comfy(opts)
-    import comfy_inprocess
-
     import comfy.model_management
     import nodes as comfy_nodes  # ComfyUI's nodes.py
 
@@ -211,7 +180,7 @@ def child_sample(opts, key: str, mode: str) -> dict:
         config = rsm.model_config(spec, torch.float32, not opts.tiny)
         dtype = comfy.model_management.unet_dtype(supported_dtypes=config.supported_inference_dtypes)
     patcher, params = rsm.build(spec, dtype, opts.device, not opts.tiny)
-    timer = CallTimer(patcher.model.diffusion_model, opts.device)
+    timer = ModelCalls(patcher, opts.device)
     positive, negative = rsm.conditioning(spec, 1), rsm.conditioning(spec, 2)
     latent = {"samples": torch.zeros((1,) + spec.latent)}
     planned = _plan(patcher, opts)
@@ -222,7 +191,7 @@ def child_sample(opts, key: str, mode: str) -> dict:
             (out,) = comfy_nodes.KSampler().sample(patcher, SEED, planned, spec.cfg, INNER_SAMPLER, SCHEDULER,
                                                    positive, negative, latent)
         else:
-            nested = comfy_inprocess.pack_module("nodes.declarations.nested_ksampler").NestedKSampler()
+            nested = comfy_host.pack_module("nodes.declarations.nested_ksampler").NestedKSampler()
             out, outer_images = nested.sample(patcher, SEED, opts.outer, opts.inner, spec.cfg, INNER_SAMPLER,
                                               SCHEDULER, positive, negative, latent)
             outer_mb = outer_images["samples"].nbytes / 2**20
@@ -275,8 +244,6 @@ def _jpeg_ms(image, reps: int) -> float:
 
 def child_preview(opts, key: str) -> dict:
     torch = _start_comfy(opts)
-    import comfy_inprocess
-
     import comfy.model_management
     import comfy.supported_models
     import comfy.taesd.taesd
@@ -286,7 +253,7 @@ def child_preview(opts, key: str) -> dict:
     device = comfy.model_management.get_torch_device()
     latent_format = getattr(comfy.supported_models, spec.supported).latent_format()
     x0 = torch.randn((1,) + spec.latent, generator=torch.Generator().manual_seed(3)).to(device)
-    reporter = comfy_inprocess.pack_module("nodes.previews.outer_step_reporter")
+    reporter = comfy_host.pack_module("nodes.previews.outer_step_reporter")
     l2rgb = reporter.latent2rgb_previewer(latent_format)
     taesd = comfy.taesd.taesd.TAESD(None, None, latent_channels=latent_format.latent_channels)
     rsm.fill_weights(taesd)
@@ -362,8 +329,7 @@ def table(rows: list[dict]) -> str:
 
 
 def host_line() -> str:
-    import host_env  # tests/helpers (on sys.path via real_size_models)
-
+    host_env = comfy_host.host_env()
     try:
         version = host_env.host_version()
     except (OSError, TypeError, ValueError):
@@ -374,19 +340,13 @@ def host_line() -> str:
 def main(argv=None) -> int:
     opts = parse_args(argv)
     if not os.environ.get("COMFYUI_PATH"):
-        import comfy_inprocess
-
-        comfy_inprocess.require_comfy("real_size.py")
+        comfy_host.require_comfy(SCRIPT)
     if opts.child:
         key, mode = opts.child
         result = child_preview(opts, key) if mode == "preview" else child_sample(opts, key, mode)
         print(RESULT_TAG + json.dumps(result), flush=True)
         return 0
 
-    import comfy_inprocess
-
-    if str(rsm.TEST_HELPERS) not in sys.path:
-        sys.path.insert(0, str(rsm.TEST_HELPERS))
     rows, notes, raw = [], [], []
     for key in opts.models:
         runs = {}
@@ -404,10 +364,10 @@ def main(argv=None) -> int:
                      f"{p['taesd_size'][0]}x{p['taesd_size'][1]} (TAESD) before the server's downscale")
     device = runs["nested"]["device_name"] if rows else opts.device
     text = "\n".join([
-        f"# bench/real_size.py{' --tiny' if opts.tiny else ''}: nested {opts.outer}x{opts.inner} "
+        f"# bench/{SCRIPT}{' --tiny' if opts.tiny else ''}: nested {opts.outer}x{opts.inner} "
         f"(inner {INNER_SAMPLER}, {SCHEDULER}) vs KSampler {INNER_SAMPLER} at equal NFE",
         f"# host: {host_line()}; device: {device}; torch threads: {opts.threads}",
-        f"# command: {comfy_inprocess.command_line('real_size.py')}",
+        f"# command: {comfy_host.command_line(SCRIPT)}",
         "", table(rows), "", *(f"- {n}" for n in notes),
         "- NFE: plain / nested model calls counted by a forward hook (a CFG pair is one call).",
         "- ratio cpu: process CPU time (all threads), less disturbed than wall time by other load on the machine; "

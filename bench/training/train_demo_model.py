@@ -3,14 +3,14 @@
 The shipped weights were made with exactly this command (seed 0, one torch thread):
 
     cd <pack folder>
-    COMFYUI_PATH=/path/to/ComfyUI-0.3.64 /path/to/comfy/venv/bin/python bench/train_demo_model.py --seed 0
+    COMFYUI_PATH=/path/to/ComfyUI-0.3.64 /path/to/comfy/venv/bin/python bench/training/train_demo_model.py --seed 0
 
 It needs scikit-learn in that Python (``pip install scikit-learn``; bench/training only). It
 writes ``nodes/demos/digits/unet.safetensors`` (or into ``--out-dir``) and the judge's
 ``bench/harness/digit_classifier.safetensors`` (or ``--classifier-out``; not shipped), prints
 the classifier's held-out accuracy, the UNet's loss curve and a short sampling check, and takes
 well under 30 minutes on 2 CPU cores (see bench/README.md for
-the measured time). Both models learn only from the training split of ``bench/digits_data.py``.
+the measured time). Both models learn only from the training split of ``bench/harness/digits_data.py``.
 
 The UNet is ComfyUI's own ``UNetModel`` (config in ``nodes/demos/digits/demo_model.py``), trained
 for v-prediction on the model's own discrete schedule: x_t = a x0 + s eps with a = 1/sqrt(1 +
@@ -22,12 +22,16 @@ is used for 15% of the training images, so classifier-free guidance works.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
-from demo_session import PACK_ROOT, open_demo
-from digits_data import load_split
-from train_schedule import WeightsEma, warmup_cosine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
+from harness.comfy_host import PACK_ROOT, open_demo  # noqa: E402
+from harness.digits_data import load_split  # noqa: E402
+from harness.train_schedule import WeightsEma, warmup_cosine  # noqa: E402
+
+SCRIPT = "training/train_demo_model.py"
 
 
 def parse_args():
@@ -96,7 +100,7 @@ def train_classifier(torch, classifier_mod, split, epochs, seed):
 
 def main():
     args = parse_args()
-    env = open_demo("bench/train_demo_model.py", args.threads)
+    env = open_demo(SCRIPT, args.threads)
     torch, demo, classifier_mod = env.torch, env.demo_model, env.classifier
     digit_space, weights_file, prompt_digits = env.digit_space, env.weights_file, env.prompt_digits
 
@@ -105,7 +109,7 @@ def main():
     print(f"data: {len(split.train_labels)} training / {len(split.test_labels)} held-out images "
           f"(seed {args.seed}, {args.threads} thread(s))", flush=True)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    notes = {"trained_by": f"bench/train_demo_model.py --seed {args.seed} --steps {args.steps}",
+    notes = {"trained_by": f"bench/{SCRIPT} --seed {args.seed} --steps {args.steps}",
              "note": args.note}
 
     classifier, acc = train_classifier(torch, classifier_mod, split, args.classifier_epochs, args.seed)
