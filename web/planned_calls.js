@@ -2,7 +2,7 @@
 // the node can show its cost before it runs. Pure: no DOM, no ComfyUI imports.
 //
 // Checked against the pack's Python (nested_core.nfe_plan over nodes/runtime/comfy_schedules.py) on
-// both hosts by tests/host/test_planned_calls_js.py. The rules:
+// both hosts by tests/host/sampling/test_planned_calls_js.py. The rules:
 // * Schedulers that end at the model's smallest sigma (karras, exponential, normal,
 //   ddim_uniform, kl_optimal, polyexponential) put the last of 2+ outer steps there, where the
 //   inner run is a single model call: total = (outer - 1) x inner + 1.

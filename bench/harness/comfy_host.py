@@ -9,9 +9,9 @@ own modules come from the checkout, and the demo models from the pack's ``nodes/
   ``open_demo()``: ``start()`` plus the demo digits model's modules and the digit classifier.
 * ``pack_module()``: a module of the loaded pack, e.g. ``pack_module("nodes.runtime.comfy_schedules")``.
 * ``use_test_helpers()``: the helper modules bench shares with the tests (``tests/helpers``:
-  host_env, tiny_models, ksamplers, gmm, sigma_tables, ui_workflow ...; with ``host=True`` also
-  ``tests/host``'s tiny video models, with ``server=True`` its server harness), imported by plain
-  name afterwards. No bench script puts a tests/ folder on sys.path itself.
+  host_env, tiny_models, ksamplers, gmm, sigma_tables, ui_workflow ...; with ``server=True`` also
+  the host tests' server harness), imported by plain name afterwards. No bench script puts a
+  tests/ folder on sys.path itself.
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ from types import SimpleNamespace
 
 PACK_ROOT = Path(__file__).resolve().parents[2]
 TEST_HELPERS = PACK_ROOT / "tests" / "helpers"   # host_env.py, tiny_models.py, gmm.py, ksamplers.py ...
-TEST_HOST = PACK_ROOT / "tests" / "host"         # tiny_video_models.py
-TEST_SERVER = TEST_HOST / "server"               # comfy_server.py, server_prompts.py: ComfyUI's main.py as a server
+# comfy_server.py, server_prompts.py: ComfyUI's main.py as a server
+TEST_SERVER = PACK_ROOT / "tests" / "host" / "server" / "support"
 DEMO_MODULES = {"demo_model": "digits", "digit_space": "digits", "weights_file": "shared", "prompt_digits": "shared"}
 
 
-def use_test_helpers(*, host: bool = False, server: bool = False, core: bool = False) -> None:
-    """Put ``tests/helpers`` (and, when asked, ``tests/host`` and ``tests/host/server``) on sys.path;
+def use_test_helpers(*, server: bool = False, core: bool = False) -> None:
+    """Put ``tests/helpers`` (and, when asked, the server harness ``tests/host/server/support``) on sys.path;
     ``core`` also puts the pack's folder there, so that its torch-only ``nested_core`` imports by plain
     name without ComfyUI, as in the core tests."""
-    folders = ([TEST_HELPERS] + ([TEST_HOST] if host else []) + ([TEST_SERVER] if server else [])
+    folders = ([TEST_HELPERS] + ([TEST_SERVER] if server else [])
                + ([PACK_ROOT] if core else []))
     for folder in folders:
         if str(folder) not in sys.path:

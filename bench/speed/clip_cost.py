@@ -3,7 +3,7 @@ decode all frames + bound the size + encode the animated WebP + write it, in ms,
 of the outer step's own time.
 
 * tiny video model: the tests' one-block WAN 2.1 from ComfyUI's classes
-  (tests/host/tiny_video_models.py) on a ``--tiny-latent`` latent, nested ``--outer`` x
+  (tests/helpers/tiny_models.py) on a ``--tiny-latent`` latent, nested ``--outer`` x
   ``--inner`` with euler. The outer step's time is the median of the gaps between outer-step
   callbacks of runs without clips; the clip's time is the median of clip calls on the finished
   latents of those runs. (The trained video demo model, when present, is a few blocks bigger:
@@ -68,8 +68,7 @@ def tiny_model_figures(args, clip_module, reporter_module, folder: str) -> None:
     import comfy.sample
     import comfy.samplers
 
-    from tiny_models import tiny_conditioning
-    from tiny_video_models import VIDEO_CHANNELS, build_tiny_video_model
+    from tiny_models import VIDEO_CHANNELS, build_tiny_video_model, tiny_conditioning
 
     sampler = comfy_host.pack_module("nodes.runtime.ksampler_function").nested_sampler_object(
         "euler", args.inner, "normal", 0.0)
@@ -134,7 +133,7 @@ def tae_figures(args, clip_module, folder: str) -> None:
 
     import comfy.sd
 
-    from tiny_video_models import tiny_video_tae_decoder
+    from tiny_models import tiny_video_tae_decoder
 
     decoder_sd = tiny_video_tae_decoder(0)
     if decoder_sd is None:
@@ -166,7 +165,7 @@ def main() -> None:
     parser.add_argument("--tae-latent", default="5x30x52")
     args = parser.parse_args()
     comfy_host.require_comfy(SCRIPT)
-    comfy_host.use_test_helpers(host=True)  # tiny_models, and tests/host's tiny_video_models
+    comfy_host.use_test_helpers()  # tests/helpers: tiny_models
     comfy_host.start(args.threads)
     clip_module = comfy_host.pack_module("nodes.previews.outer_step_clip")
     reporter_module = comfy_host.pack_module("nodes.previews.outer_step_reporter")

@@ -2,7 +2,7 @@
 
 Not a test: it prints numbers and asserts nothing. It starts ComfyUI's ``main.py`` (the one
 named by COMFYUI_PATH, with the Python running this script) on a free 127.0.0.1 port with the
-pack and the test-only tiny model nodes (tests/host/server/comfy_server.py), runs a Nested
+pack and the test-only tiny model nodes (tests/host/server/support/comfy_server.py), runs a Nested
 KSampler (8 outer x 3 inner steps, karras, 256x256) once with a budget shorter than one step to
 measure a step, then 10 times with ``max_seconds`` = ``--steps-in-budget`` x that step time.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
 from harness import comfy_host  # noqa: E402
 
-comfy_host.use_test_helpers(server=True)  # the host tests' server harness (tests/host/server)
+comfy_host.use_test_helpers(server=True)  # the host tests' server harness (tests/host/server/support)
 from comfy_server import ComfyServer  # noqa: E402
 from server_prompts import base_graph, nested_ksampler_node  # noqa: E402
 

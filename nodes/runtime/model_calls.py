@@ -5,7 +5,7 @@ from ``GET /nested_diffusion/model_calls``, so there is no second copy to drift)
 Keyed by sampler name, which is also the k-diffusion function's name without ``sample_`` (so a
 configured SAMPLER from another node is looked up by its function). A CFG pair counts as one
 call. Checked against calls counted in real runs for every sampler the host lists
-(tests/host/test_planned_calls_js.py).
+(tests/host/sampling/test_planned_calls_js.py).
 """
 
 from __future__ import annotations

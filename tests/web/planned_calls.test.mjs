@@ -1,12 +1,12 @@
 // The planned-cost rules shown on the node before it runs. The same function is checked
-// against the pack's Python on a real host by tests/host/test_planned_calls_js.py.
+// against the pack's Python on a real host by tests/host/sampling/test_planned_calls_js.py.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { callsPerInnerRun, costText, plannedCalls, useCallTable } from "../../web/planned_calls.js";
 
 // The shape GET /nested_diffusion/model_calls serves (nodes/runtime/model_calls.py); its numbers are
-// checked against counted runs by tests/host/test_planned_calls_js.py.
+// checked against counted runs by tests/host/sampling/test_planned_calls_js.py.
 const TABLE = {
   euler: { per_step: 1, rule: "last_step_one_call" },
   heun: { per_step: 2, rule: "last_step_one_call" },

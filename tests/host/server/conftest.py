@@ -1,13 +1,23 @@
 """Fixtures for the server-level tests: one real ComfyUI process per preview method, started
-lazily and shared by the whole session (startup costs seconds, a tiny prompt well under one)."""
+lazily and shared by the whole session (startup costs seconds, a tiny prompt well under one).
+
+The tests are grouped by subject in the folders beside this file; their helpers (the server
+process, websocket client, prompt builders, assertions, the test-only node packs in
+testing_nodes/) live in support/, put on sys.path here and imported by plain name."""
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
-from comfy_server import ComfyServer
+SUPPORT = str(Path(__file__).resolve().parent / "support")
+if SUPPORT not in sys.path:
+    sys.path.insert(0, SUPPORT)
+
+from comfy_server import ComfyServer  # noqa: E402  (support/, on sys.path from here on)
 
 PREVIEW_METHODS = ("none", "latent2rgb")
 

@@ -16,7 +16,7 @@ import torch
 pytest.importorskip("sklearn", reason="scikit-learn (bench dependency) is not installed in this Python")
 pytest.importorskip("safetensors", reason="safetensors is not installed in this Python")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 from harness import video_judge  # noqa: E402  (bench/harness)
 from harness.quality_table import frechet_distance  # noqa: E402
 

@@ -8,7 +8,7 @@ import functools
 
 import pytest
 
-from tiny_video_models import PACKED_LATENTS_MISSING, host_packs_latents
+from tiny_models import PACKED_LATENTS_MISSING, host_packs_latents
 
 if not host_packs_latents():
     pytest.skip(PACKED_LATENTS_MISSING, allow_module_level=True)
@@ -29,7 +29,7 @@ from host_fixtures import (  # noqa: E402
     preview_method,
     stopping_after,
 )
-from tiny_video_models import av_conditioning, build_tiny_av_model, empty_av_latent  # noqa: E402
+from tiny_models import av_conditioning, build_tiny_av_model, empty_av_latent  # noqa: E402
 
 STOPS = pack_module("nodes.runtime.stop_requests").STOPS
 OUTER, INNER = 3, 2

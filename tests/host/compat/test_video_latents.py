@@ -19,8 +19,7 @@ from host_fixtures import (
     outer_step_previews,
     preview_method,
 )
-from tiny_models import tiny_conditioning
-from tiny_video_models import VIDEO_CHANNELS, build_tiny_video_model, empty_video_latent
+from tiny_models import VIDEO_CHANNELS, build_tiny_video_model, empty_video_latent, tiny_conditioning
 
 OUTER, INNER = 3, 2
 video_model = functools.lru_cache(maxsize=None)(build_tiny_video_model)

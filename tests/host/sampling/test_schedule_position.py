@@ -289,7 +289,7 @@ def test_context_windows_follow_the_path_step_index():
     # sample_sigmas; along the path that index is the outer step when there is one inner step,
     # so nested equals ComfyUI's euler on the outer schedule (the frames of this tiny WAN attend
     # to each other, so other windows give another result).
-    from tiny_video_models import build_tiny_video_model, empty_video_latent
+    from tiny_models import build_tiny_video_model, empty_video_latent
 
     positive, negative = conds()
     model = context_windows(build_tiny_video_model())

@@ -15,7 +15,7 @@ import torch
 
 pytest.importorskip("sklearn", reason="scikit-learn (bench dependency) is not installed in this Python")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 if not (ROOT / "nodes" / "demos" / "video" / "video_model.py").is_file():
     pytest.skip("the video demo model (nodes/demos/video/video_model.py) is not in this checkout",
                 allow_module_level=True)

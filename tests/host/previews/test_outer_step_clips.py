@@ -24,8 +24,7 @@ import latent_preview
 from comfy.cli_args import LatentPreviewMethod, args
 
 from host_fixtures import NODES, empty_latent, pack_module, preview_method, stopping_after, tiny
-from tiny_models import tiny_conditioning
-from tiny_video_models import (
+from tiny_models import (
     PACKED_LATENTS_MISSING,
     VIDEO_CHANNELS,
     av_conditioning,
@@ -34,6 +33,7 @@ from tiny_video_models import (
     empty_av_latent,
     empty_video_latent,
     host_packs_latents,
+    tiny_conditioning,
     tiny_video_tae_decoder,
 )
 

@@ -13,9 +13,15 @@ import torch
 
 from compat_stack import INNER, Case, Stack, call_node
 from host_fixtures import NODES, conds, empty_latent, tiny
-from tiny_dit_models import build_tiny_flux, build_tiny_sd3, empty_flux_latent, flux_conditioning
-from tiny_models import tiny_conditioning
-from tiny_video_models import build_tiny_video_model, empty_video_latent
+from tiny_models import (
+    build_tiny_flux,
+    build_tiny_sd3,
+    build_tiny_video_model,
+    empty_flux_latent,
+    empty_video_latent,
+    flux_conditioning,
+    tiny_conditioning,
+)
 
 flux = functools.cache(build_tiny_flux)
 video = functools.cache(build_tiny_video_model)

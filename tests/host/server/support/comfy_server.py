@@ -29,9 +29,9 @@ from typing import Any, Callable
 
 import aiohttp
 
-SERVER_TESTS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = SERVER_TESTS_DIR.parents[2]
-TESTING_NODES_DIR = SERVER_TESTS_DIR / "testing_nodes"
+SUPPORT_DIR = Path(__file__).resolve().parent  # tests/host/server/support
+REPO_ROOT = SUPPORT_DIR.parents[3]
+TESTING_NODES_DIR = SUPPORT_DIR / "testing_nodes"
 PACK_LINK_NAME = "nested-diffusion"
 PACK_NODES = ("NestedKSampler", "NestedKSamplerAdvanced", "SamplerNestedDiffusion")
 TEST_NODES = ("NestedTestTinyModel", "NestedTestConditioning")

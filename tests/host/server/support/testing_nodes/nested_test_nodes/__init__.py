@@ -11,9 +11,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_TESTS_DIR = Path(__file__).resolve().parents[4]
+_TESTS_DIR = Path(__file__).resolve().parents[5]
 _TINY_MODULE = "nested_test_nodes_tiny_models"
-_TINY_VIDEO_MODULE = "nested_test_nodes_tiny_video_models"
 
 
 def _load(name: str, path: Path):
@@ -26,9 +25,6 @@ def _load(name: str, path: Path):
 
 
 tiny_models = _load(_TINY_MODULE, _TESTS_DIR / "helpers" / "tiny_models.py")
-# tiny_video_models imports tiny_models by its plain name, as the in-process tests do.
-sys.modules.setdefault("tiny_models", tiny_models)
-tiny_video_models = _load(_TINY_VIDEO_MODULE, _TESTS_DIR / "host" / "tiny_video_models.py")
 SEED = ("INT", {"default": 0, "min": 0, "max": 2**31 - 1})
 
 
@@ -76,7 +72,7 @@ class NestedTestTinyVideoModel:
     CATEGORY = "_for_testing/nested_diffusion"
 
     def build(self, seed):
-        return (tiny_video_models.build_tiny_video_model(seed),)
+        return (tiny_models.build_tiny_video_model(seed),)
 
 
 class NestedTestTinyVideoVAE:
@@ -91,7 +87,7 @@ class NestedTestTinyVideoVAE:
     CATEGORY = "_for_testing/nested_diffusion"
 
     def build(self, seed):
-        return (tiny_video_models.build_tiny_video_vae(seed),)
+        return (tiny_models.build_tiny_video_vae(seed),)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -15,7 +15,14 @@
 A separate pack from ``nested_test_nodes`` so that it needs nothing but ComfyUI itself.
 """
 
+import dataclasses
+import functools
+import gc
 import math
+import os
+import sys
+import types
+from pathlib import Path
 
 import torch
 
@@ -96,38 +103,104 @@ class NestedTestInterrupt:
         return (samples,)
 
 
+# The repository root: the pack this server loads (through a symlink, under a name of the
+# server's choosing) is the package whose __init__.py is this file.
+PACK_INIT = Path(__file__).resolve().parents[6] / "__init__.py"
+
+
+def _namespace(module) -> dict:
+    """A module's own namespace only: getattr would run lazy modules' __getattr__, and one of
+    those (imported late in a server's life) made the server exit with code 1."""
+    namespace = getattr(module, "__dict__", None)
+    return namespace if isinstance(namespace, dict) else {}
+
+
+def _is_file(path, target: Path) -> bool:
+    return isinstance(path, str) and os.path.realpath(path) == str(target)
+
+
+def _server_route_handlers() -> set:
+    """ids of the handlers registered with ComfyUI's server (PromptServer.instance.routes and
+    its app's router): the pack's routes are functions it makes once, when it loads."""
+    prompt_server = _namespace(sys.modules.get("server")).get("PromptServer")
+    instance = getattr(prompt_server, "instance", None)
+    if instance is None:
+        return set()
+    handlers = [getattr(route, "handler", None) for route in list(getattr(instance, "routes", ()))]
+    router = getattr(getattr(instance, "app", None), "router", None)
+    if router is not None:
+        handlers += [getattr(route, "handler", None) for route in list(router.routes())]
+    found = set()
+    for handler in handlers:
+        while handler is not None and id(handler) not in found:  # and what decorators wrapped
+            found.add(id(handler))
+            handler = getattr(handler, "__wrapped__", None)
+    return found
+
+
 def _pack_bookkeeping() -> dict:
-    """The pack's stop registry, found by its type (the pack's module name is its folder path),
-    and every live object the pack made for a run.
+    """The pack's stop registry and every live object the pack made for a run.
 
-    A run's objects are found by what they are, not by name: instances of any class defined in
-    the pack's modules, except the module-level singletons (registries, file trackers), the
-    node instances and the frozen configuration values that ComfyUI's own caches keep between
-    prompts (a cached SAMPLER holds its options)."""
-    import dataclasses
-    import gc
-    import sys
+    The pack is found by what it is (the package imported from the repository root's
+    __init__.py, whatever name ComfyUI gave it), and so are a run's objects, never by a class
+    name: instances of any class defined in the pack's modules (the nodes' adapters, the core's
+    ModelCallGate around the model, reporters, budgets, ...), and the functions the pack's code
+    makes while it runs (closures such as the hooks and stop checks it hands to the core and to
+    ComfyUI), generators running the pack's code and partials of the pack's functions. Left out:
+    the module-level and class-level values (registries, file trackers, functions, decorated
+    methods), the handlers of the routes the pack registered with the server when it loaded,
+    the node instances and the frozen configuration values that ComfyUI's own caches keep
+    between prompts (a cached SAMPLER holds its options)."""
+    modules = list(sys.modules.items())
+    homes = [m for _, m in modules if _is_file(_namespace(m).get("__file__"), PACK_INIT)]
+    prefixes = tuple(m.__name__ + "." for m in homes)
+    pack_modules = homes + [m for name, m in modules if prefixes and name.startswith(prefixes)]
+    pack_files = {os.path.realpath(f) for m in pack_modules if isinstance(f := _namespace(m).get("__file__"), str)}
+    registries = {id(_namespace(m)["STOPS"]): _namespace(m)["STOPS"] for m in pack_modules
+                  if "STOPS" in _namespace(m)}
+    singletons = _server_route_handlers()
+    for m in pack_modules:
+        for value in list(_namespace(m).values()):
+            singletons.add(id(value))
+            if isinstance(value, type) and str(value.__module__).startswith(prefixes):
+                singletons.update(id(v) for v in vars(value).values())
+                singletons.update(id(getattr(v, "__func__", None)) for v in vars(value).values())
 
-    # A module's own namespace only: getattr would run lazy modules' __getattr__, and one of
-    # those (imported late in a server's life) made the server exit with code 1.
-    homes = [m for m in list(sys.modules.values())
-             if type(getattr(m, "__dict__", {}).get("STOPS")).__name__ == "StopRequests"]
-    registries = [vars(m)["STOPS"] for m in homes]
-    prefix = homes[0].__name__.rsplit(".nodes.", 1)[0] + "." if homes else None
-    pack_modules = [m for name, m in list(sys.modules.items()) if prefix and name.startswith(prefix)]
-    singletons = {id(value) for m in pack_modules for value in list(vars(m).values())}
+    def pack_code(code) -> bool:
+        return isinstance(code, types.CodeType) and os.path.realpath(code.co_filename) in pack_files
+
+    def kind_of(obj):
+        """The kind of a per-run pack object, or None for anything else. Only type(obj) is
+        read: isinstance would read obj.__class__, which some proxies compute (with warnings)."""
+        cls = type(obj)
+        if id(obj) in singletons:
+            return None
+        if cls is types.FunctionType:
+            # Made by a pack function while it ran (module- and class-level ones are singletons).
+            return f"function {obj.__qualname__}" if "<locals>" in obj.__qualname__ and pack_code(obj.__code__) \
+                else None
+        if cls is types.GeneratorType or cls is types.CoroutineType:
+            code = obj.gi_code if cls is types.GeneratorType else obj.cr_code
+            return f"generator {obj.__qualname__}" if pack_code(code) else None
+        if issubclass(cls, functools.partial):
+            return f"partial {getattr(obj.func, '__qualname__', obj.func)}" \
+                if pack_code(getattr(obj.func, "__code__", None)) else None
+        if not str(getattr(cls, "__module__", "")).startswith(prefixes) or hasattr(cls, "INPUT_TYPES"):
+            return None
+        if dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen:
+            return None
+        return cls.__qualname__
+
     gc.collect()
     per_run = {}
-    for obj in gc.get_objects():
-        cls = type(obj)
-        if prefix is None or not str(getattr(cls, "__module__", "")).startswith(prefix) or id(obj) in singletons:
-            continue
-        if hasattr(cls, "INPUT_TYPES") or (dataclasses.is_dataclass(obj) and cls.__dataclass_params__.frozen):
-            continue
-        per_run[cls.__name__] = per_run.get(cls.__name__, 0) + 1
-    registry = registries[0] if registries else None
+    for obj in gc.get_objects() if prefixes else ():
+        kind = kind_of(obj)
+        if kind is not None:
+            per_run[kind] = per_run.get(kind, 0) + 1
+    registry = next(iter(registries.values()), None)
     return {
-        "registries": len({id(r) for r in registries}),
+        "packs": len(homes),
+        "registries": len(registries),
         "running": len(getattr(registry, "_running", {})),
         "requested": len(getattr(registry, "_requested", ())),
         "per_run_objects": sum(per_run.values()),
