@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import comfy_inprocess  # noqa: E402  (bench/)
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
 from quality_table import frechet_distance  # noqa: E402
 from quality_vs_nfe import DIGITS, Judge, batched_conditioning, held_out_real  # noqa: E402
 
@@ -63,6 +64,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions of every run, interleaved; CPU "
                    "seconds are their median (default %(default)s)")
+    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
     opts = p.parse_args()
     opts.outer, opts.inner = (int(v) for v in opts.config.lower().split("x"))
     if opts.chunk % DIGITS or opts.samples % opts.chunk:
@@ -181,6 +183,7 @@ def report(results: dict, opts) -> None:
 def main() -> int:
     opts = parse_args()
     comfy_inprocess.require_comfy(SCRIPT)
+    printed = Printed()
     demo = comfy_inprocess.start(opts.threads)
     import comfy.sample
 
@@ -202,7 +205,11 @@ def main() -> int:
           f"{opts.outer}x{opts.inner} ({opts.nested_scheduler}), plain {opts.outer * opts.inner} steps "
           f"({opts.plain_scheduler}), {opts.sampler}, cfg {opts.cfg}; caches: reuse_threshold {opts.threshold}, "
           f"start_percent {opts.start}, end_percent {opts.end}")
-    report(measure(ctx, opts, judge), opts)
+    results = measure(ctx, opts, judge)
+    report(results, opts)
+    write_results(opts.results, {"settings": {k: v for k, v in vars(opts).items() if k != "results"}, "rows": [
+        {"cache": cache, "method": method, "calls": row["calls"], "cpu_s": row["cpu"], "fid_like": float(row["fid"]),
+         "accuracy": row["accuracy"]} for (cache, method), row in results.items()]}, printed=printed)
     return 0
 
 

@@ -52,6 +52,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import real_size_models as rsm  # noqa: E402  (bench/)
+from harness.results_file import default_path, write_results  # noqa: E402
 
 SEED = 1234
 SCHEDULER = "normal"
@@ -78,6 +79,7 @@ def parse_args(argv=None):
                    help="build only this many of SD3-medium's 24 joint blocks (same width and latent; default all)")
     p.add_argument("--tiny", action="store_true", help="tiny configs of the same classes (a smoke run, seconds)")
     p.add_argument("--out", default=str(BENCH / "real_size.out"), help="also write the table here ('' for none)")
+    p.add_argument("--results", help="figures as JSON (default: bench/results/real_size.json; none with --tiny)")
     p.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
     if opts.tiny and "--preview-reps" not in " ".join(argv if argv is not None else sys.argv):
@@ -422,6 +424,9 @@ def main(argv=None) -> int:
     if opts.out:
         raw_lines = "\n".join("# raw " + json.dumps(r) for r in raw)
         Path(opts.out).write_text(text + "\n\n" + raw_lines + "\n", encoding="utf-8")
+    write_results(opts.results or (None if opts.tiny else default_path(__file__)),
+                  {"table": text.splitlines(), "runs": raw}, argv=["bench/real_size.py", *(argv or sys.argv[1:])],
+                  host=True)
     return 0
 
 
