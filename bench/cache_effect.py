@@ -209,7 +209,9 @@ def main() -> int:
     report(results, opts)
     write_results(opts.results, {"settings": {k: v for k, v in vars(opts).items() if k != "results"}, "rows": [
         {"cache": cache, "method": method, "calls": row["calls"], "cpu_s": row["cpu"], "fid_like": float(row["fid"]),
-         "accuracy": row["accuracy"]} for (cache, method), row in results.items()]}, printed=printed)
+         "accuracy": row["accuracy"], "mean_abs_diff_from_uncached": float((row["latents"] - results[
+             ("none", "plain" if method == "plain" else "nested fresh")]["latents"]).abs().mean())}
+        for (cache, method), row in results.items()]}, printed=printed)
     return 0
 
 

@@ -82,7 +82,7 @@ def main() -> int:
           f"(max {max(overshoots):+.3f} s, min {min(overshoots):+.3f} s)")
     write_results(opts.results, {"outer_step_s": step, "max_seconds": budget, "steps_in_budget": opts.steps_in_budget,
                                  "outer_steps_run": steps_run, "overshoot_s": overshoots,
-                                 "median_overshoot_s": statistics.median(overshoots)}, printed=printed)
+                                 "median_overshoot_s": statistics.median(overshoots)}, printed=printed, host=True)
     return 0
 
 

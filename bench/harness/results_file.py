@@ -19,7 +19,7 @@ from pathlib import Path
 
 PACK_ROOT = Path(__file__).resolve().parents[2]
 RESULTS = PACK_ROOT / "bench" / "results"
-_ABSOLUTE = re.compile(r"(?<![\w.:/~<-])/(?!path/to/)[^\s=\"',;)\]]+")
+_ABSOLUTE = re.compile(r"(?<![\w.:/~<>-])/(?!path/to/)[^\s=\"',;)\]]+")
 
 
 def default_path(script: str) -> Path:

@@ -16,9 +16,9 @@ from harness import results_file  # noqa: E402
 def test_clean_replaces_machine_folders(monkeypatch):
     monkeypatch.setenv("COMFYUI_PATH", "/opt/hosts/comfy-9")
     text = results_file.clean(f"cd {ROOT} && COMFYUI_PATH=/opt/hosts/comfy-9 {sys.executable} x --state /srv/a/b.pt "
-                              "--plot /path/to/ComfyUI/x.png 3/4")
+                              "--plot /path/to/ComfyUI/x.png 3/4 " + str(ROOT / "bench" / "results"))
     assert text == "cd <pack> && COMFYUI_PATH=/path/to/ComfyUI python x --state /path/to/b.pt --plot " \
-                   "/path/to/ComfyUI/x.png 3/4"
+                   "/path/to/ComfyUI/x.png 3/4 <pack>/bench/results"
 
 
 def test_write_results_records_the_run(tmp_path, monkeypatch):
