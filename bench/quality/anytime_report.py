@@ -28,6 +28,7 @@ ROOT = comfy_host.PACK_ROOT
 comfy_host.use_test_helpers(core=True)
 
 import torch  # noqa: E402
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
 
 from anytime import INNER_ETA, INNER_STEPS, OUTER_STEPS, run_anytime  # noqa: E402
 from gmm import four_mode_mixture, sliced_wasserstein, sliced_wasserstein_null  # noqa: E402
@@ -49,7 +50,7 @@ def _fmt(values) -> str:
     return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
 
 
-def report_path(path: str, null_mean: float) -> None:
+def report_path(path: str, null_mean: float) -> dict:
     gmm = four_mode_mixture()
     run = run_anytime(path, count=COUNT)
     print(f"\n== {SETUPS[path]}: {OUTER_STEPS} outer x {INNER_STEPS} inner, inner eta {INNER_ETA}, "
@@ -68,16 +69,24 @@ def report_path(path: str, null_mean: float) -> None:
           f"sliced Wasserstein {sliced_wasserstein(split.nested_final, split.data):.3f}, "
           f"on a mode from outer step 0: {_fmt(split.nested_on_mode)} "
           f"(vanilla at NFE {split.nfe[0]}: {split.vanilla_on_mode[0]:.3f})")
+    return {"nfe": list(run.nfe), "nested_on_mode": [float(v) for v in run.nested_on_mode],
+            "vanilla_on_mode": [float(v) for v in run.vanilla_on_mode],
+            "sliced_w": {"nested": float(sliced_wasserstein(run.nested_final, run.data)),
+                         "vanilla": float(sliced_wasserstein(run.vanilla_final, run.data)), "null": float(null_mean)}}
 
 
-def report_conformance() -> None:
+def report_conformance() -> list[dict]:
     print("\n== conformance: max abs error of every outer image vs the VP reference (float64)")
     print("  N    n   inner eta   end          max error")
+    errors = []
     for outer_steps, inner_steps in CONFIGS:
         for eta in INNER_ETAS:
             for end in ENDS:
                 error, _, _ = conformance_errors(outer_steps, inner_steps, eta, end)
                 print(f"{outer_steps:3d} {inner_steps:4d} {eta:11.2f}   {end:10s} {error:11.2e}")
+                errors.append({"outer": outer_steps, "inner": inner_steps, "inner_eta": eta, "end": end,
+                               "max_error": float(error)})
+    return errors
 
 
 def quality_rows(path: str, count: int = COUNT, seed: int = 0) -> tuple[list[Row], torch.Tensor]:
@@ -118,7 +127,7 @@ def quality_rows(path: str, count: int = COUNT, seed: int = 0) -> tuple[list[Row
     return rows, data
 
 
-def report_quality(path: str, plot_path: Path | None) -> None:
+def report_quality(path: str, plot_path: Path | None) -> dict:
     rows, data = quality_rows(path)
     twin, _ = four_mode_mixture().sample(COUNT, torch.Generator().manual_seed(4))
     floor = {"on_mode": four_mode_mixture().on_mode_fraction(data), "frechet": frechet_distance(twin, data),
@@ -136,6 +145,8 @@ def report_quality(path: str, plot_path: Path | None) -> None:
         target = plot_path.with_name(f"{plot_path.stem}_{path}{plot_path.suffix}")
         title = f"exact 2-D Gaussian-mixture denoiser, {SETUPS[path]}, {COUNT} samples per point"
         print(f"plot: {plot(rows, MEASURES, target, title, refs)}")
+    return {"rows": [{"method": r.method, "nfe": r.nfe, **{k: float(v) for k, v in r.values.items()}} for r in rows],
+            "reference": {k: float(v) for k, v in floor.items()}}
 
 
 def main() -> None:
@@ -143,14 +154,16 @@ def main() -> None:
     p.add_argument("--plot", default=str(ROOT / "bench" / "results" / "anytime_gmm.png"),
                    help="PNG base name; the path (ve, flow) is appended (default %(default)s)")
     p.add_argument("--no-plot", action="store_true", help="print the tables only (no matplotlib needed)")
+    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
     opts = p.parse_args()
+    printed = Printed()
     torch.set_num_threads(1)
     null_mean, _ = sliced_wasserstein_null(four_mode_mixture(), COUNT)
-    for path in SETUPS:
-        report_path(path, null_mean)
-    report_conformance()
-    for path in SETUPS:
-        report_quality(path, None if opts.no_plot else Path(opts.plot))
+    anytime = {path: report_path(path, null_mean) for path in SETUPS}
+    conformance = report_conformance()
+    quality = {path: report_quality(path, None if opts.no_plot else Path(opts.plot)) for path in SETUPS}
+    write_results(opts.results, {"samples": COUNT, "anytime": anytime, "conformance": conformance,
+                                 "quality": quality}, printed=printed)
 
 
 if __name__ == "__main__":

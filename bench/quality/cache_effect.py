@@ -40,6 +40,7 @@ from harness import comfy_host  # noqa: E402
 from harness.model_calls import CacheAwareCalls  # noqa: E402
 from harness.quality_runs import DIGITS, Judge, batched_conditioning, held_out_real  # noqa: E402
 from harness.quality_table import frechet_distance  # noqa: E402
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
 
 SCRIPT = "quality/cache_effect.py"
 CACHES = ("none", "EasyCache", "LazyCache")
@@ -64,6 +65,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions of every run, interleaved; CPU "
                    "seconds are their median (default %(default)s)")
+    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
     opts = p.parse_args()
     opts.outer, opts.inner = (int(v) for v in opts.config.lower().split("x"))
     if opts.chunk % DIGITS or opts.samples % opts.chunk:
@@ -159,6 +161,7 @@ def report(results: dict, opts) -> None:
 
 def main() -> int:
     opts = parse_args()
+    printed = Printed()
     demo = comfy_host.open_demo(SCRIPT, opts.threads)
     import comfy.sample
 
@@ -180,7 +183,13 @@ def main() -> int:
           f"{opts.outer}x{opts.inner} ({opts.nested_scheduler}), plain {opts.outer * opts.inner} steps "
           f"({opts.plain_scheduler}), {opts.sampler}, cfg {opts.cfg}; caches: reuse_threshold {opts.threshold}, "
           f"start_percent {opts.start}, end_percent {opts.end}")
-    report(measure(ctx, opts, judge), opts)
+    results = measure(ctx, opts, judge)
+    report(results, opts)
+    write_results(opts.results, {"settings": {k: v for k, v in vars(opts).items() if k != "results"}, "rows": [
+        {"cache": cache, "method": method, "calls": row["calls"], "cpu_s": row["cpu"], "fid_like": float(row["fid"]),
+         "accuracy": row["accuracy"], "mean_abs_diff_from_uncached": float((row["latents"] - results[
+             ("none", "plain" if method == "plain" else "nested fresh")]["latents"]).abs().mean())}
+        for (cache, method), row in results.items()]}, printed=printed)
     return 0
 
 

@@ -27,6 +27,8 @@ from harness import comfy_host  # noqa: E402
 # tests/helpers: the helpers this report shares with the core tests; the pack's nested_core.
 comfy_host.use_test_helpers(core=True)
 
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
+
 from gmm import random_mixture  # noqa: E402
 from ksamplers import sample_euler_ancestral  # noqa: E402
 from nested_core import END_SIGMA_MIN, END_ZERO, paper_inner_sigmas, paper_outer_sigmas, sample_nested  # noqa: E402
@@ -54,6 +56,8 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
+    results = sys.argv[sys.argv.index("--results") + 1] if "--results" in sys.argv else default_path(__file__)
+    printed, rows = Printed(), []
     torch.set_num_threads(1)
     table = sd_sigma_table()
     print(f"Gaussian mixture, dim {DIM}, {COMPONENTS} components (random_mixture, unit scale), batch {BATCH}, "
@@ -76,6 +80,12 @@ def main() -> None:
             print(f"{outer_steps:2d} x {inner_steps:2d}  {eta:9.2f}   {float(steps[0]) * 100:19.3f}%"
                   f"   {float(steps[-1]) * 100:22.3f}%   {float(final_all.median()) * 100:24.3f}%"
                   f"   {moved:12d} of {final_all.numel()}")
+            rows.append({"outer": outer_steps, "inner": inner_steps, "inner_eta": eta,
+                         "mean_outer_step_1_pct": float(steps[0]) * 100, "mean_final_pct": float(steps[-1]) * 100,
+                         "median_final_pct": float(final_all.median()) * 100, "moved_over_10pct": moved,
+                         "images": final_all.numel()})
+    write_results(results, {"dim": DIM, "components": COMPONENTS, "batch": BATCH, "seeds": SEEDS, "rows": rows},
+                  printed=printed)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from harness import comfy_host  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
 from harness.quality_runs import DIGITS, Judge, batched_conditioning, held_out_real, run_methods  # noqa: E402
 from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
 
 SCRIPT = "quality/quality_vs_nfe.py"
 MEASURES = [Measure("accuracy", "accuracy", fraction=True), Measure("confidence", "confidence", fraction=True),
@@ -74,6 +75,8 @@ def parse_args():
                    help="classifier outputs so far, saved after every chunk (default %(default)s)")
     p.add_argument("--plot", default=str(root / "docs" / "quality_vs_nfe.png"), help="PNG plot (default %(default)s)")
     p.add_argument("--from-state", metavar="FILE", help="no sampling: tables and plot from a saved state")
+    p.add_argument("--results", help="figures as JSON (default: bench/results/quality_vs_nfe.json when every point "
+                   "has 1,000 samples, none for smaller runs)")
     opts = p.parse_args()
     opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
     opts.plain_steps = sorted({int(k) for k in opts.plain_steps.split(",") if k})
@@ -126,7 +129,7 @@ def verdict(ratio: float) -> str:
     return f"{100 * (1 - ratio):.0f}% below (better than) plain: the claim holds"
 
 
-def report(state: dict, plot_path: Path) -> None:
+def report(state: dict, plot_path: Path) -> list[Row]:
     rows, real = rows_from_state(state)
     counts = sorted({r.values["samples"] for r in rows})
     print(f"\nsamples per point: {counts}; settings: {state['settings']}")
@@ -154,13 +157,25 @@ def report(state: dict, plot_path: Path) -> None:
     title = (f"demo digits model through ComfyUI: {counts[-1]} samples per point, cfg {state['settings']['cfg']}, "
              f"{state['settings']['sampler']}")
     print(f"\nplot: {plot(rows, PLOTTED, plot_path, title, refs)}")
+    return rows
+
+
+def write_figures(opts, state: dict, rows: list[Row], printed: Printed) -> None:
+    """The figures of ``report`` as bench/results JSON; small runs write none unless ``--results`` says where."""
+    full = min(r.values["samples"] for r in rows) >= 1000
+    path = opts.results or (default_path(__file__) if full else None)
+    real = {k: v for k, v in state["real"].items() if k != "features"}
+    figures = {"from_state": opts.from_state, "settings": state["settings"], "real": real,
+                           "rows": [{"method": r.method, "nfe": r.nfe, **r.values} for r in rows]}
+    write_results(path, figures, printed=printed)
 
 
 def main() -> int:
     opts = parse_args()
+    printed = Printed()
     if opts.from_state:
         state = torch.load(opts.from_state, weights_only=False)
-        report(state, Path(opts.plot))
+        write_figures(opts, state, report(state, Path(opts.plot)), printed)
         return 0
     demo = comfy_host.open_demo(SCRIPT, opts.threads)
     import comfy.sample
@@ -215,7 +230,7 @@ def main() -> int:
         torch.save(state, state_path)
         print(f"chunk {chunk + 1}/{opts.samples // opts.chunk} done at {time.perf_counter() - started:.0f} s; "
               f"seconds per method so far: " + ", ".join(f"{k} {v:.0f}" for k, v in totals.items()), flush=True)
-    report(state, Path(opts.plot))
+    write_figures(opts, state, report(state, Path(opts.plot)), printed)
     return 0
 
 

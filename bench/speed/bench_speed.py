@@ -50,6 +50,7 @@ from harness.model_calls import ModelCalls  # noqa: E402
 
 SCRIPT = "speed/bench_speed.py"
 PACK_ROOT = comfy_host.PACK_ROOT
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
 
 # (outer steps N, inner steps n). The tiny UNet costs ~0.12 s per CFG forward on one CPU thread
 # (its 32x32 level runs 1024-token attention), so the default set is sized for ~3 minutes; a
@@ -76,6 +77,7 @@ def parse_args():
     p.add_argument("--profile", action="store_true",
                    help="after timing, cProfile one nested and one euler run of every config and print the top entries")
     p.add_argument("--top", type=int, default=25, help="entries per profile (default 25)")
+    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
     opts = p.parse_args()
     opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
     opts.kinds = [k for k in opts.kinds.split(",") if k]
@@ -84,6 +86,7 @@ def parse_args():
 
 def main() -> int:
     opts = parse_args()
+    printed = Printed()
     if not os.environ.get("COMFYUI_PATH"):
         print(f"{SCRIPT} needs a real ComfyUI: set COMFYUI_PATH to a ComfyUI checkout (0.3.64 or later) and "
               "run it with that ComfyUI's Python, e.g.\n  cd " + str(PACK_ROOT) +
@@ -188,7 +191,7 @@ def main() -> int:
     def med(rs, key):
         return statistics.median(r[key] for r in rs)
 
-    notes = []
+    notes, measured = [], []
     for clock in ("wall", "cpu"):
         print()
         print("[wall clock (time.perf_counter)]" if clock == "wall" else
@@ -208,6 +211,9 @@ def main() -> int:
             print(f"{job['kind']:5} {job['N']:>3} {job['n']:>3} {f'{max(e_nfe)}/{max(n_nfe)}':>9} {e_t * 1e3:>9.1f} "
                   f"{n_t * 1e3:>9.1f} {ratio:>7.3f} {'<=' + str(GOAL_WALL):>6}   {first * 1e3:>11.1f} {n1:>3} "
                   f"{n1 * per_nfe * 1e3:>9.1f} {first_ratio:>7.3f} {'<=' + str(GOAL_FIRST):>6}{miss}")
+            measured.append({"clock": clock, "kind": job["kind"], "N": job["N"], "n": job["n"], "nfe": max(e_nfe),
+                             "euler_ms": e_t * 1e3, "nested_ms": n_t * 1e3, "ratio": ratio,
+                             "first_ms": first * 1e3, "n1": n1, "first_ratio": first_ratio})
             paired = statistics.median(b[clock] / a[clock] for a, b in zip(e, nz))
             notes.append(f"{job['kind']} ({job['N']},{job['n']}) {clock}: paired median ratio {paired:.3f}; "
                          f"range euler {min(r[clock] for r in e) * 1e3:.0f}-{max(r[clock] for r in e) * 1e3:.0f} ms, "
@@ -247,6 +253,9 @@ def main() -> int:
                     stats.sort_stats("cumulative").print_stats(pattern, opts.top)
                 print(f"\n===== cProfile {name} {job['kind']} N={job['N']} n={job['n']} (CPU seconds) =====")
                 print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
+    write_results(opts.results, {"threads": opts.threads, "reps": opts.reps, "load_average": [load0[0], load1[0]],
+                                 "goals": {"ratio": GOAL_WALL, "first_ratio": GOAL_FIRST}, "rows": measured},
+                  printed=printed)
     return 0
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
 from harness import comfy_host  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
 
 SCRIPT = "speed/demo_cost.py"
 MEMORY_METHODS = ("plain", "nested", "nested+images")
@@ -65,6 +66,7 @@ def parse_args():
                    "(default %(default)s: the per-call constant shows at 1, the per-latent cost at 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     p.add_argument("--no-time", action="store_true", help="skip the timing runs")
+    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
     p.add_argument("--child", help=argparse.SUPPRESS)  # "method:NxM": one memory measurement, prints JSON
     opts = p.parse_args()
     opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
@@ -282,6 +284,7 @@ def main() -> int:
     setup = Setup(opts)
     import torch
 
+    printed, figures = Printed(), {"batch": opts.batch, "reps": opts.reps, "sampler": opts.sampler, "cfg": setup.cfg}
     print("Nested Diffusion cost on the demo digits model (ComfyUI in-process, CPU)")
     print(f"command: {comfy_host.command_line(SCRIPT)}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {opts.batch}, cfg {setup.cfg}, "
@@ -289,8 +292,11 @@ def main() -> int:
     if not opts.no_time:
         results, nfe = time_all(setup, opts)
         report_time(results, nfe, opts)
+        figures["nfe"] = nfe
     if not opts.no_memory:
-        report_memory(measure_memory(opts), opts)
+        figures["memory"] = measure_memory(opts)
+        report_memory(figures["memory"], opts)
+    write_results(opts.results, figures, printed=printed)
     return 0
 
 

@@ -53,6 +53,7 @@ from harness import real_size_models as rsm  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
 
 SCRIPT = "speed/real_size.py"
+from harness.results_file import default_path, write_results  # noqa: E402
 
 SEED = 1234
 SCHEDULER = "normal"
@@ -80,6 +81,7 @@ def parse_args(argv=None):
     p.add_argument("--tiny", action="store_true", help="tiny configs of the same classes (a smoke run, seconds)")
     p.add_argument("--out", default=str(comfy_host.PACK_ROOT / "bench" / "real_size.out"),
                    help="also write the table here ('' for none)")
+    p.add_argument("--results", help="figures as JSON (default: bench/results/real_size.json; none with --tiny)")
     p.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
     if opts.tiny and "--preview-reps" not in " ".join(argv if argv is not None else sys.argv):
@@ -382,6 +384,9 @@ def main(argv=None) -> int:
     if opts.out:
         raw_lines = "\n".join("# raw " + json.dumps(r) for r in raw)
         Path(opts.out).write_text(text + "\n\n" + raw_lines + "\n", encoding="utf-8")
+    write_results(opts.results or (None if opts.tiny else default_path(__file__)),
+                  {"table": text.splitlines(), "runs": raw}, argv=["bench/real_size.py", *(argv or sys.argv[1:])],
+                  host=True)
     return 0
 
 

@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the 
 from harness import comfy_host  # noqa: E402
 
 HERE = comfy_host.PACK_ROOT
+from harness.results_file import default_path, write_results  # noqa: E402
+
 CONFIGS = [("eps", "euler", "normal", 3, 6, 1), ("eps", "euler_ancestral", "karras", 6, 2, 2),
            ("v_prediction", "dpmpp_2m", "simple", 4, 3, 1), ("flow", "euler", "simple", 10, 1, 2),
            ("eps", "heun", "paper_faithful", 5, 4, 4)]
@@ -39,6 +41,8 @@ def parse_args():
     p.add_argument("--pack", type=Path, default=HERE, help="the pack folder to load (default: this one)")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--digests-only", action="store_true")
+    p.add_argument("--results", help="figures as JSON (default: bench/results/steering_overhead.json for this pack, "
+                   "none with --pack)")
     return p.parse_args()
 
 
@@ -117,11 +121,14 @@ def main():
     module, name = load(args.pack.resolve())
     nodes = module.NODE_CLASS_MAPPINGS
     print("final-latent digests (seed 5, cfg 3, 16x16 latents):")
-    print("\n".join(digests(nodes)))
+    figures = {"reps": REPS, "digests": digests(nodes)}
+    print("\n".join(figures["digests"]))
     if not args.digests_only:
         print(f"\nsteering work in unsteered runs (medians of {REPS}; 'of a call': steering time / time per "
               "model call):")
-        print("\n".join(timed(name, nodes)))
+        figures["timing"] = timed(name, nodes)
+        print("\n".join(figures["timing"]))
+    write_results(args.results or (default_path(__file__) if args.pack.resolve() == HERE else None), figures)
 
 
 REPS = 5

@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the 
 from harness import comfy_host  # noqa: E402
 
 comfy_host.use_test_helpers(server=True)  # the host tests' server harness (tests/host/server/support)
+from harness.results_file import Printed, default_path, write_results  # noqa: E402
+
 from comfy_server import ComfyServer  # noqa: E402
 from server_prompts import base_graph, nested_ksampler_node  # noqa: E402
 
@@ -51,7 +53,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--steps-in-budget", type=float, default=3.5)
+    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
     opts = p.parse_args()
+    printed, steps_run = Printed(), []
     if not os.environ.get("COMFYUI_PATH"):
         print("needs a real ComfyUI: COMFYUI_PATH=/path/to/ComfyUI <its python> bench/speed/time_budget_overshoot.py",
               file=sys.stderr)
@@ -69,12 +73,16 @@ def main() -> int:
                 ends = [0.0] + [e["elapsed"] for e in ev]
                 longest = max(b - a for a, b in zip(ends, ends[1:]))
                 overshoots.append(ends[-1] - budget)
+                steps_run.append(len(ev))
                 print(f"run {k + 1:2d}: {len(ev)} outer steps, last ended at {ends[-1]:.3f} s, "
                       f"overshoot {overshoots[-1]:+.3f} s, longest step {longest:.3f} s")
         finally:
             server.stop()
     print(f"median overshoot over {opts.runs} runs: {statistics.median(overshoots):+.3f} s "
           f"(max {max(overshoots):+.3f} s, min {min(overshoots):+.3f} s)")
+    write_results(opts.results, {"outer_step_s": step, "max_seconds": budget, "steps_in_budget": opts.steps_in_budget,
+                                 "outer_steps_run": steps_run, "overshoot_s": overshoots,
+                                 "median_overshoot_s": statistics.median(overshoots)}, printed=printed, host=True)
     return 0
 
 
