@@ -15,6 +15,7 @@ Run from anywhere: ``python bench/quality/endpoint_report.py`` (needs torch only
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -56,7 +57,9 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    results = sys.argv[sys.argv.index("--results") + 1] if "--results" in sys.argv else default_path(__file__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
+    results = parser.parse_args().results
     printed, rows = Printed(), []
     torch.set_num_threads(1)
     table = sd_sigma_table()
