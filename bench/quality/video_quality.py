@@ -40,6 +40,7 @@ from harness import comfy_host, video_filmstrip, video_judge  # noqa: E402
 from harness.model_calls import SamplerCalls  # noqa: E402
 from harness.quality_runs import batched_conditioning, run_methods  # noqa: E402
 from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
+from harness.results_file import Printed, clean, default_path, host_version, write_results  # noqa: E402
 
 SCRIPT = "quality/video_quality.py"
 DIGITS, DIRECTIONS = 10, 4
@@ -86,6 +87,8 @@ def parse_args():
     p.add_argument("--filmstrip", default=str(ROOT / "docs" / "video_filmstrip.webp"),
                    help="animated WebP of chunk 0 (a .gif beside it); empty: none (default %(default)s)")
     p.add_argument("--from-state", metavar="FILE", help="no sampling: table, plot and Markdown from a saved state")
+    p.add_argument("--results", help="figures as JSON (default: bench/results/video_quality.json for runs of 500 "
+                   "or more clips per point and for --from-state; otherwise none)")
     opts = p.parse_args()
     if opts.quick:
         opts.configs, opts.preview_steps, opts.plain_steps = "2x3,3x2", 6, "2,3,6"
@@ -149,7 +152,7 @@ def markdown(rows: list[Row], state: dict) -> str:
               f"this sample size), accuracy {ref['accuracy']:.3f}, agreement {ref['agreement']:.3f}, direction "
               f"{ref['direction']:.3f}, flicker {ref['flicker']:.4f}, jerk {ref['jerk']:.3f} px.", "",
               "Every point (from the same run):", "", "```text", format_table(rows, MEASURES), "```", "",
-              f"Command: `{settings['command']}`"]
+              f"Command: `{clean(settings['command'])}`"]
     return "\n".join(lines)
 
 
@@ -182,6 +185,17 @@ def report(state: dict, opts) -> None:
     print(f"plot: {plot(rows, PLOTTED, Path(opts.plot), title, refs)}")
 
 
+def write_figures(state: dict, opts, printed: Printed) -> None:
+    """The table's figures, the reference's and the sampling run's settings, as JSON (quick runs:
+    only with ``--results``)."""
+    clips = min(r.values["clips"] for r in rows_from_state(state))
+    full = opts.from_state or clips >= 500
+    path = opts.results or (default_path(__file__) if full else None)
+    rows = [{"method": r.method, "nfe": r.nfe, **r.values} for r in rows_from_state(state)]
+    write_results(path, {"sampling_run": state["settings"], "rows": rows, "reference": state["real"]["reference"]},
+                  printed=printed, host=None if not opts.from_state else False)
+
+
 def real_reference(judge, n_compare: int) -> dict:
     clips = judge.clips
     held, _, _ = clips.real_clips("held_out", REFERENCE_CLIPS, seed=1)
@@ -196,8 +210,11 @@ def real_reference(judge, n_compare: int) -> dict:
 
 def main() -> int:
     opts = parse_args()
+    printed = Printed()
     if opts.from_state:
-        report(torch.load(opts.from_state, weights_only=False), opts)
+        state = torch.load(opts.from_state, weights_only=False)
+        report(state, opts)
+        write_figures(state, opts, printed)
         return 0
     comfy_host.require_comfy(SCRIPT)
     comfy_host.start(opts.threads)
@@ -222,6 +239,7 @@ def main() -> int:
     command = comfy_host.command_line(SCRIPT)
     configs = ", ".join(f"{a}x{b}" for a, b in opts.configs)
     settings = {"weights": opts.weights or "shipped", "cfg": opts.cfg, "sampler": opts.sampler, "command": command,
+                "host": f"ComfyUI {host_version(True)}",
                 "summary": f"nested {configs} ({opts.nested_scheduler}), plain {opts.plain_scheduler} "
                            f"{opts.preview_steps}-step preview and {opts.plain_steps} steps; {opts.sampler}, "
                            f"cfg {opts.cfg}, seeds {opts.seed}..{opts.seed + opts.clips // opts.chunk - 1}"}
@@ -255,6 +273,7 @@ def main() -> int:
         print(f"chunk {chunk + 1}/{opts.clips // opts.chunk} done at {time.perf_counter() - started:.0f} s; "
               f"seconds per method so far: " + ", ".join(f"{k} {v:.0f}" for k, v in totals.items()), flush=True)
     report(state, opts)
+    write_figures(state, opts, printed)
     return 0
 
 
