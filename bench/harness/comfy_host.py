@@ -155,22 +155,10 @@ def command_line(script: str) -> str:
 
 def empty_video_latent_node():
     """The core Empty HunyuanVideo Latent as a V1-style node class, the way ``ui_workflow.run_graph``
-    (tests/helpers) calls nodes on every host: 0.3.64 has a plain class, 0.33.0 a V3 ComfyNode
-    (called here without hidden inputs). Call after ``start()``."""
+    (tests/helpers) calls nodes on every host. Call after ``start()``."""
     from comfy_extras import nodes_hunyuan
 
-    core = nodes_hunyuan.EmptyHunyuanLatentVideo
+    use_test_helpers()
+    from ui_workflow import v1_node  # tests/helpers
 
-    class EmptyVideoLatent:
-        FUNCTION = "run"
-
-        @classmethod
-        def INPUT_TYPES(cls):
-            return core.INPUT_TYPES()
-
-        def run(self, width, height, length, batch_size=1):
-            if hasattr(core, "define_schema"):
-                return core.execute(width, height, length, batch_size).args
-            return getattr(core(), core.FUNCTION)(width, height, length, batch_size)
-
-    return EmptyVideoLatent
+    return v1_node(nodes_hunyuan.EmptyHunyuanLatentVideo)

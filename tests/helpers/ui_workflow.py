@@ -67,3 +67,28 @@ def run_graph(prompt: dict, classes: dict) -> dict[str, tuple]:
         for node_id in prompt:
             run(node_id)
     return done
+
+
+def core_node_output(cls, *args, **kwargs):
+    """Call a core node on 0.3.64 (a plain class) or 0.33.0 (a V3 ComfyNode, without hidden inputs)."""
+    if hasattr(cls, "define_schema"):
+        return cls.execute(*args, **kwargs).args
+    return getattr(cls(), cls.FUNCTION)(*args, **kwargs)
+
+
+def v1_node(core):
+    """A core node (plain class or V3 ComfyNode) as a V1-style class, the way ``run_graph`` calls
+    nodes on every host (by input name)."""
+
+    class V1Node:
+        FUNCTION = "run"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return core.INPUT_TYPES()
+
+        def run(self, **inputs):
+            return core_node_output(core, **inputs)
+
+    V1Node.__name__ = V1Node.__qualname__ = f"V1{core.__name__}"
+    return V1Node

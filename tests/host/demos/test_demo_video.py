@@ -24,7 +24,7 @@ from comfy_extras import nodes_hunyuan
 
 from host_env import PACK_ROOT
 from host_fixtures import NODES, pack_module
-from ui_workflow import api_prompt, run_graph
+from ui_workflow import api_prompt, core_node_output, run_graph, v1_node
 
 vm = pack_module("nodes.demos.video.video_model")
 prompts = pack_module("nodes.demos.video.prompt_clips")
@@ -46,23 +46,7 @@ FIRST_OUTER_BOUND = 0.70
 TEMPLATE_MIN_FRAMES = 7
 
 
-def core_node_output(cls, *args):
-    """Call a core node on 0.3.64 (plain class) or 0.33.0 (V3 ComfyNode without hidden inputs)."""
-    if hasattr(cls, "define_schema"):
-        return cls.execute(*args).args
-    return getattr(cls(), cls.FUNCTION)(*args)
-
-
-class EmptyVideoLatent:
-    """The core Empty HunyuanVideo Latent as ``run_graph`` calls nodes (V1 style on every host)."""
-    FUNCTION = "run"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return EMPTY_VIDEO.INPUT_TYPES()
-
-    def run(self, width, height, length, batch_size=1):
-        return core_node_output(EMPTY_VIDEO, width, height, length, batch_size)
+EmptyVideoLatent = v1_node(EMPTY_VIDEO)  # the core Empty HunyuanVideo Latent as run_graph calls nodes
 
 
 @pytest.fixture(scope="module")
