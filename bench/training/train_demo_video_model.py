@@ -49,6 +49,11 @@ def parse_args():
     p.add_argument("--no-digit-fraction", type=float, default=0.05, help="further clips with the direction only")
     p.add_argument("--any-direction-fraction", type=float, default=0.3, help="further clips with the digit only")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--low-noise-fraction", type=float, default=0.0,
+                   help="share of each batch whose sigma is drawn from the low end of the table only (where a "
+                        "nested run's later outer steps start); 0 keeps the uniform draw (default %(default)s)")
+    p.add_argument("--low-noise-top", type=float, default=0.4,
+                   help="the low end: this fraction of the sigma table from its smallest sigma (default %(default)s)")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--out", type=Path, default=PACK_ROOT / "nodes" / "demos" / "video" / "wan_digits.safetensors")
@@ -118,6 +123,8 @@ def main():
     no_class, any_dir = prompts.DIGIT_ROWS - 1, prompts.direction_row(None)
     notes = {"trained_by": f"bench/{SCRIPT} --seed {args.seed} --steps {args.steps} "
                            f"--batch {args.batch} --lr {args.lr} --threads {args.threads}"
+                           + (f" --low-noise-fraction {args.low_noise_fraction} --low-noise-top {args.low_noise_top}"
+                              if args.low_noise_fraction > 0 else "")
                            + (f" --init {args.init.name}" if args.init else ""), "note": args.note}
 
     def save(steps_done):
@@ -141,7 +148,12 @@ def main():
         dir_row = torch.where((u < args.uncond_fraction) | (u >= 1.0 - args.any_direction_fraction),
                               any_dir, prompts.DIGIT_ROWS + d)
         context = torch.cat([tokens[digit_row], tokens[dir_row]], dim=1)
-        sigma = sigmas[torch.randint(0, len(sigmas), (args.batch,), generator=g)]
+        index = torch.randint(0, len(sigmas), (args.batch,), generator=g)
+        if args.low_noise_fraction > 0:  # extra draws only then, so older commands keep their noise stream
+            low = torch.rand(args.batch, generator=g) < args.low_noise_fraction
+            top = max(1, int(len(sigmas) * args.low_noise_top))
+            index = torch.where(low, torch.randint(0, top, (args.batch,), generator=g), index)
+        sigma = sigmas[index]
         eps = torch.randn(x0.shape, generator=g)
         s = sigma.view(-1, 1, 1, 1, 1)
         out = wan(x0 * (1.0 - s) + eps * s, sigma * 1000.0, context)
