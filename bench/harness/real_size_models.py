@@ -104,9 +104,24 @@ def spec_for(key: str, tiny: bool, dit_blocks: int | None = None) -> Spec:
                    unet_config={**spec.unet_config, "num_blocks": dit_blocks})
 
 
+def _fill_from_pool(tensor, chunk) -> None:
+    """Fill ``tensor`` with ``chunk`` repeated (periodic values)."""
+    flat = tensor.view(-1)
+    chunk = chunk.to(dtype=tensor.dtype, device=tensor.device)
+    whole = flat.numel() // chunk.numel()
+    if whole:
+        flat[:whole * chunk.numel()].view(whole, -1).copy_(chunk.expand(whole, -1))
+    rest = flat.numel() - whole * chunk.numel()
+    if rest:
+        flat[-rest:].copy_(chunk[:rest])
+
+
 def fill_weights(module, seed: int = 0) -> None:
     """Fill every parameter from one random pool, scaled by 1/sqrt(fan-in); norms get 1, biases 0.
-    Periodic values are fine for timing and keep a forward finite."""
+    Floating-point buffers that a checkpoint would load (SD3's ``pos_embed`` is made with
+    ``torch.empty``) get small values from the same pool, not whatever memory held: left as they
+    were, they made a run's output NaN now and then. Periodic values are fine for timing and keep a
+    forward finite."""
     import torch
 
     pool = torch.randn(1 << 20, generator=torch.Generator().manual_seed(seed))
@@ -115,15 +130,11 @@ def fill_weights(module, seed: int = 0) -> None:
             if p.ndim <= 1:
                 p.fill_(0.0 if name.endswith(("bias", "shift")) else 1.0)
                 continue
-            scale = p[0].numel() ** -0.5
-            flat = p.view(-1)
-            chunk = pool.to(dtype=p.dtype, device=p.device) * scale
-            whole = flat.numel() // chunk.numel()
-            if whole:
-                flat[:whole * chunk.numel()].view(whole, -1).copy_(chunk.expand(whole, -1))
-            rest = flat.numel() - whole * chunk.numel()
-            if rest:
-                flat[-rest:].copy_(chunk[:rest])
+            _fill_from_pool(p, pool * p[0].numel() ** -0.5)
+        loaded = set(module.state_dict())
+        for name, b in module.named_buffers():
+            if name in loaded and b.is_floating_point():
+                _fill_from_pool(b, pool * 0.02)
 
 
 def model_config(spec: Spec, dtype, real: bool):
