@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from harness import real_size_models as rsm
 
 
