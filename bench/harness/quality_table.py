@@ -20,6 +20,11 @@ class Row:
     values: dict = field(default_factory=dict)
 
 
+def row_records(rows: list[Row]) -> list[dict]:
+    """Rows as plain dicts, for a results file."""
+    return [{"method": r.method, "nfe": r.nfe, **r.values} for r in rows]
+
+
 @dataclass
 class Measure:
     key: str

@@ -27,6 +27,12 @@ def default_path(script: str) -> Path:
     return RESULTS / (Path(script).stem + ".json")
 
 
+def results_path(given: str | None, script: str, full: bool) -> str | Path | None:
+    """Where a bench writes its figures: ``given`` (its ``--results``) when set, else the default
+    file for a full run, else nowhere (quick and partial runs must not replace committed figures)."""
+    return given or (default_path(script) if full else None)
+
+
 def _placeholder(match: re.Match) -> str:
     return "/path/to/" + Path(match.group(0)).name
 

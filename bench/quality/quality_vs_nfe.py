@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the 
 from harness import comfy_host  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
 from harness.quality_runs import DIGITS, Judge, batched_conditioning, held_out_real, run_methods  # noqa: E402
-from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot, row_records  # noqa: E402
+from harness.results_file import Printed, results_path, write_results  # noqa: E402
 
 SCRIPT = "quality/quality_vs_nfe.py"
 MEASURES = [Measure("accuracy", "accuracy", fraction=True), Measure("confidence", "confidence", fraction=True),
@@ -162,11 +162,10 @@ def report(state: dict, plot_path: Path) -> list[Row]:
 
 def write_figures(opts, state: dict, rows: list[Row], printed: Printed) -> None:
     """The figures of ``report`` as bench/results JSON; small runs write none unless ``--results`` says where."""
-    full = min(r.values["samples"] for r in rows) >= 1000
-    path = opts.results or (default_path(__file__) if full else None)
+    path = results_path(opts.results, __file__, full=min(r.values["samples"] for r in rows) >= 1000)
     real = {k: v for k, v in state["real"].items() if k != "features"}
     figures = {"from_state": opts.from_state, "settings": state["settings"], "real": real,
-                           "rows": [{"method": r.method, "nfe": r.nfe, **r.values} for r in rows]}
+               "rows": row_records(rows)}
     write_results(path, figures, printed=printed)
 
 

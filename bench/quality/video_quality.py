@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the 
 from harness import comfy_host, video_filmstrip, video_judge  # noqa: E402
 from harness.model_calls import SamplerCalls  # noqa: E402
 from harness.quality_runs import batched_conditioning, run_methods  # noqa: E402
-from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot  # noqa: E402
-from harness.results_file import Printed, clean, default_path, host_version, write_results  # noqa: E402
+from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot, row_records  # noqa: E402
+from harness.results_file import Printed, clean, host_version, results_path, write_results  # noqa: E402
 
 SCRIPT = "quality/video_quality.py"
 DIGITS, DIRECTIONS = 10, 4
@@ -165,7 +165,7 @@ def write_markdown(path: Path, text: str) -> None:
     path.write_text(head + block + rest.split(MARK_END, 1)[1], encoding="utf-8")
 
 
-def report(state: dict, opts) -> None:
+def report(state: dict, opts) -> list[Row]:
     rows = rows_from_state(state)
     print(f"\nclips per point: {sorted({r.values['clips'] for r in rows})}; {state['settings']['summary']}")
     print(format_table(rows, MEASURES))
@@ -176,23 +176,23 @@ def report(state: dict, opts) -> None:
     write_markdown(Path(opts.markdown), text)
     print(f"\nMarkdown table written into {opts.markdown}")
     if not opts.plot:
-        return
+        return rows
     floor = "real train vs held-out"
     refs = {"fd_frame": (ref["fd_frame"], floor), "fd_clip": (ref["fd_clip"], floor),
             "accuracy": (ref["accuracy"], "real clips")}
     title = f"video demo (WAN 2.1 class) through ComfyUI: {rows[0].values['clips']} clips per point, " \
             f"cfg {state['settings']['cfg']}, {state['settings']['sampler']}"
     print(f"plot: {plot(rows, PLOTTED, Path(opts.plot), title, refs)}")
+    return rows
 
 
-def write_figures(state: dict, opts, printed: Printed) -> None:
+def write_figures(state: dict, rows: list[Row], opts, printed: Printed) -> None:
     """The table's figures, the reference's and the sampling run's settings, as JSON (quick runs:
     only with ``--results``)."""
-    clips = min(r.values["clips"] for r in rows_from_state(state))
-    full = opts.from_state or clips >= 500
-    path = opts.results or (default_path(__file__) if full else None)
-    rows = [{"method": r.method, "nfe": r.nfe, **r.values} for r in rows_from_state(state)]
-    write_results(path, {"sampling_run": state["settings"], "rows": rows, "reference": state["real"]["reference"]},
+    full = bool(opts.from_state) or min(r.values["clips"] for r in rows) >= 500
+    write_results(results_path(opts.results, __file__, full),
+                  {"sampling_run": state["settings"], "rows": row_records(rows),
+                   "reference": state["real"]["reference"]},
                   printed=printed, host=None if not opts.from_state else False)
 
 
@@ -213,8 +213,7 @@ def main() -> int:
     printed = Printed()
     if opts.from_state:
         state = torch.load(opts.from_state, weights_only=False)
-        report(state, opts)
-        write_figures(state, opts, printed)
+        write_figures(state, report(state, opts), opts, printed)
         return 0
     comfy_host.require_comfy(SCRIPT)
     comfy_host.start(opts.threads)
@@ -272,8 +271,7 @@ def main() -> int:
         torch.save(state, state_path)
         print(f"chunk {chunk + 1}/{opts.clips // opts.chunk} done at {time.perf_counter() - started:.0f} s; "
               f"seconds per method so far: " + ", ".join(f"{k} {v:.0f}" for k, v in totals.items()), flush=True)
-    report(state, opts)
-    write_figures(state, opts, printed)
+    write_figures(state, report(state, opts), opts, printed)
     return 0
 
 

@@ -53,7 +53,7 @@ from harness import real_size_models as rsm  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
 
 SCRIPT = "speed/real_size.py"
-from harness.results_file import default_path, write_results  # noqa: E402
+from harness.results_file import results_path, write_results  # noqa: E402
 
 SEED = 1234
 SCHEDULER = "normal"
@@ -384,8 +384,8 @@ def main(argv=None) -> int:
     if opts.out:
         raw_lines = "\n".join("# raw " + json.dumps(r) for r in raw)
         Path(opts.out).write_text(text + "\n\n" + raw_lines + "\n", encoding="utf-8")
-    write_results(opts.results or (None if opts.tiny else default_path(__file__)),
-                  {"table": text.splitlines(), "runs": raw}, argv=["bench/real_size.py", *(argv or sys.argv[1:])],
+    write_results(results_path(opts.results, __file__, full=not opts.tiny),
+                  {"table": text.splitlines(), "runs": raw}, argv=[f"bench/{SCRIPT}", *(argv or sys.argv[1:])],
                   host=True)
     return 0
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the 
 from harness import comfy_host  # noqa: E402
 
 HERE = comfy_host.PACK_ROOT
-from harness.results_file import default_path, write_results  # noqa: E402
+from harness.results_file import results_path, write_results  # noqa: E402
 
 CONFIGS = [("eps", "euler", "normal", 3, 6, 1), ("eps", "euler_ancestral", "karras", 6, 2, 2),
            ("v_prediction", "dpmpp_2m", "simple", 4, 3, 1), ("flow", "euler", "simple", 10, 1, 2),
@@ -128,7 +128,7 @@ def main():
               "model call):")
         figures["timing"] = timed(name, nodes)
         print("\n".join(figures["timing"]))
-    write_results(args.results or (default_path(__file__) if args.pack.resolve() == HERE else None), figures)
+    write_results(results_path(args.results, __file__, full=args.pack.resolve() == HERE), figures)
 
 
 REPS = 5
