@@ -69,15 +69,6 @@ def _import_server_module() -> str:
         return f"import failed ({type(exc).__name__}: {exc})"
 
 
-def _load_pack_copy(root: Path, name: str):
-    """Another copy of the pack (e.g. an older checkout), under the module name ComfyUI would give it."""
-    spec = importlib.util.spec_from_file_location(name, root / "__init__.py", submodule_search_locations=[str(root)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def start(threads: int = 1, *, device: str = "cpu", server_module: bool = False,
           pack_root: Path | None = None) -> SimpleNamespace:
     """Import ComfyUI (COMFYUI_PATH) and load the pack into it; returns ``torch``, ``pack`` and
@@ -86,8 +77,8 @@ def start(threads: int = 1, *, device: str = "cpu", server_module: bool = False,
     ``device="cpu"`` sets ComfyUI's ``--cpu`` before ``comfy.model_management`` is first imported
     (as the host tests do); any other device leaves ComfyUI's own choice. ``server_module`` imports
     ComfyUI's ``server`` module first, as main.py does, so the pack's lookup of
-    ``sys.modules['server']`` finds it as it would inside ComfyUI. ``pack_root`` loads another copy
-    of the pack instead of this one."""
+    ``sys.modules['server']`` finds ComfyUI's real module there, as it would inside ComfyUI.
+    ``pack_root`` loads another copy of the pack instead of this one."""
     env = host_env()
     if device == "cpu":
         env.import_comfy()
@@ -99,10 +90,7 @@ def start(threads: int = 1, *, device: str = "cpu", server_module: bool = False,
     import torch
 
     torch.set_num_threads(threads)
-    if pack_root is None or Path(pack_root).resolve() == PACK_ROOT:
-        pack = env.load_pack()
-    else:
-        pack = _load_pack_copy(Path(pack_root).resolve(), env.PACK_MODULE)
+    pack = env.load_pack(pack_root)
     return SimpleNamespace(torch=torch, pack=pack, server_note=server_note)
 
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from harness.pack_files import plain_pack_module  # bench/, on sys.path by tests/conftest.py
 
-_PATH = Path(__file__).resolve().parents[2] / "nodes" / "demos" / "shared" / "prompt_digits.py"
-_SPEC = importlib.util.spec_from_file_location("demo_prompt_digits", _PATH)
-prompt_digits = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(prompt_digits)
+prompt_digits = plain_pack_module("nodes/demos/shared/prompt_digits.py")
 
 
 @pytest.mark.parametrize("text, digit", [

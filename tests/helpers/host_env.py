@@ -53,12 +53,15 @@ def import_comfy() -> None:
     args.cpu = True
 
 
-def load_pack():
-    """Import the pack the way ComfyUI does: as a package, under a name that is not ``nodes``."""
-    if PACK_MODULE in sys.modules:
+def load_pack(root: Path | None = None):
+    """Import the pack the way ComfyUI does: as a package, under a name that is not ``nodes``.
+    ``root``: another copy of the pack (e.g. an older checkout, for a bench's comparison), loaded
+    under the same name instead of this one."""
+    root = PACK_ROOT if root is None else Path(root).resolve()
+    if root == PACK_ROOT and PACK_MODULE in sys.modules:
         return sys.modules[PACK_MODULE]
     spec = importlib.util.spec_from_file_location(
-        PACK_MODULE, PACK_ROOT / "__init__.py", submodule_search_locations=[str(PACK_ROOT)])
+        PACK_MODULE, root / "__init__.py", submodule_search_locations=[str(root)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[PACK_MODULE] = module
     spec.loader.exec_module(module)
