@@ -6,7 +6,17 @@ convention, so the ComfyUI adapter in ``nodes/`` only wires host objects into it
 
 from .nfe import NfePlan, nfe_plan
 from .outer_loop import ModelCallGate, inner_seed, outer_noise_source, sample_nested
-from .outer_step import FLOW, PATHS, VE, flow_posterior_split, outer_step, ve_ancestral_split
+from .outer_step import (
+    FLOW,
+    OUTER_DDIM,
+    OUTER_FRESH,
+    OUTER_NOISES,
+    PATHS,
+    VE,
+    flow_posterior_split,
+    outer_step,
+    ve_ancestral_split,
+)
 from .schedules import (
     END_SIGMA_MIN,
     END_ZERO,
@@ -23,7 +33,7 @@ from .schedules import (
 from .steering import Intervention, pick_rows, record_text, run_fingerprint
 
 __all__ = [
-    "END_SIGMA_MIN", "END_ZERO", "FLOW", "INNER_ENDS", "PATHS", "VE",
+    "END_SIGMA_MIN", "END_ZERO", "FLOW", "INNER_ENDS", "OUTER_DDIM", "OUTER_FRESH", "OUTER_NOISES", "PATHS", "VE",
     "Intervention", "ModelCallGate", "NfePlan",
     "flow_posterior_split", "inner_from_full", "inner_from_range", "inner_seed", "nearest_timestep",
     "nfe_plan", "outer_noise_source", "outer_step", "paper_inner_sigmas", "paper_outer_sigmas", "pick_rows",

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .outer_step import PATHS, VE, outer_step, reference_x0_scale
+from .outer_step import OUTER_DDIM, OUTER_FRESH, OUTER_NOISES, PATHS, VE, outer_step, reference_x0_scale
 from .schedules import inner_run_schedule, validate_outer_sigmas
 
 # Derived seeds stay below 2**63, so they fit the signed 64-bit integer every seed consumer
@@ -117,6 +117,7 @@ def sample_nested(
     inner_sigmas: Callable[[float], torch.Tensor],
     inner_options: Mapping[str, Any] | None = None,
     eta: float = 0.0,
+    outer_noise: str = OUTER_DDIM,
     path: str = VE,
     noise_sampler: Callable[[float, float], torch.Tensor] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -148,10 +149,14 @@ def sample_nested(
         eta: outer stochasticity, 0 (deterministic DDIM, the reference default) to 1. On flow
             paths eta > 0 is the DDIM posterior (``outer_step.flow_posterior_split``), which is not
             the eta of ComfyUI's ``euler_ancestral_RF``.
+        outer_noise: ``"ddim"``, the paper's outer step with ``eta``, or ``"fresh"``: each
+            outer state is the step's image re-noised with fresh noise to the next level, the
+            one step that keeps the right marginal when the inner sampler is deterministic
+            (``outer_step`` says why); ``eta`` is then unused.
         path: ``"ve"`` for ``x = x0 + sigma*eps`` (EPS, V-prediction, EDM), ``"flow"`` for
             ``x = (1-sigma)*x0 + sigma*eps`` (SD3, Flux).
         noise_sampler: ``noise_sampler(sigma, sigma_next)`` gives standard normal noise for
-            eta > 0 steps; defaults to a CPU generator seeded from ``extra_args['seed']``.
+            eta > 0 and fresh steps; defaults to a CPU generator seeded from ``extra_args['seed']``.
         should_stop: polled before every inner model call once an outer image exists, and after
             every outer step; when it returns True the run ends with the last completed outer
             step's image (with ``leftover_noise``: with its outer state moved to ``sigmas[-1]``
@@ -180,11 +185,14 @@ def sample_nested(
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
         raise ValueError(f"eta must be in [0, 1], got {eta!r}")
+    if outer_noise not in OUTER_NOISES:
+        raise ValueError(f"outer_noise must be one of {OUTER_NOISES}, got {outer_noise!r}")
+    renoises = eta > 0 or outer_noise == OUTER_FRESH
     outer = validate_outer_sigmas(sigmas, leftover_noise)
     extra_args = {} if extra_args is None else dict(extra_args)
     inner_options = dict(inner_options or {})
     seed = extra_args.get("seed")
-    if eta > 0 and noise_sampler is None:
+    if renoises and noise_sampler is None:
         noise_sampler = outer_noise_source(x, seed)
     counted = ModelCallGate(model, before_model_call, should_stop, after_model_call)
     image = None
@@ -219,8 +227,8 @@ def sample_nested(
         if callback is not None:
             callback({"i": i, "x": x, "sigma": sigmas[i], "sigma_hat": sigmas[i],
                       "denoised": image, "nfe": counted.calls})
-        noise = noise_sampler(sigma, sigma_next) if (eta > 0 and sigma_next > 0) else None
-        x = outer_step(path, x, image, sigma, sigma_next, eta, noise).to(dtype=image.dtype)
+        noise = noise_sampler(sigma, sigma_next) if (renoises and sigma_next > 0) else None
+        x = outer_step(path, x, image, sigma, sigma_next, eta, noise, outer_noise).to(dtype=image.dtype)
         if sigma_next > outer[-1]:
             if should_stop is not None and should_stop():
                 return stop_here(i + 1, x, sigma_next)

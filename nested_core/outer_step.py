@@ -15,6 +15,14 @@ plus an Euler step to sigma_down and fresh noise of size sigma_up:
   ``c^2 = eta^2 * (s'^2/s^2) * (s^2 - ((1-s)/(1-s'))^2 * s'^2)``.
 
 With eta = 0 both reduce to the Euler step ``x' = x0 + (s'/s)(x - x0)``.
+
+The DDIM family goes on past eta = 1 up to the member that keeps none of ``x - x0``: the image
+re-noised with fresh noise, ``x' = x0 + s'*z`` (VE) or ``(1-s')*x0 + s'*z`` (flow). Every member
+keeps the right marginal at ``s'`` when ``x0`` is a sample of the posterior p(x0 | x), which a
+stochastic inner sampler approximates. Only this last member also keeps it when ``x0`` is merely
+a sample of p(x0), which is what a deterministic inner sampler (an ODE solve: euler, heun,
+dpmpp_2m) returns: there ``x - x0`` is a function of ``x0``, the eta <= 1 steps add it back
+coherently, and the image's contrast and noise grow with every outer step.
 """
 
 from __future__ import annotations
@@ -26,6 +34,13 @@ import torch
 VE = "ve"
 FLOW = "flow"
 PATHS = (VE, FLOW)
+
+# How the outer step moves toward the inner sample: the paper's DDIM(eta) step, which keeps the
+# run's noise direction, or the fresh re-noising of the image (the module docstring says when
+# each keeps the marginal).
+OUTER_DDIM = "ddim"
+OUTER_FRESH = "fresh"
+OUTER_NOISES = (OUTER_DDIM, OUTER_FRESH)
 
 
 def ve_ancestral_split(sigma: float, sigma_next: float, eta: float) -> tuple[float, float]:
@@ -63,14 +78,24 @@ def outer_step(
     sigma_next: float,
     eta: float,
     noise: torch.Tensor | None,
+    outer_noise: str = OUTER_DDIM,
 ) -> torch.Tensor:
     """Move the outer state ``x`` at ``sigma`` to ``sigma_next`` toward the sample ``x0``.
 
     ``noise`` is a standard normal tensor shaped like ``x``; it is only read when the step
-    injects noise (eta > 0 and sigma_next > 0).
+    injects noise (eta > 0 or ``outer_noise`` fresh, and sigma_next > 0). ``eta`` is not read
+    by the fresh step.
     """
+    if outer_noise not in OUTER_NOISES:
+        raise ValueError(f"outer_noise must be one of {OUTER_NOISES}, got {outer_noise!r}")
     if sigma_next == 0:
         return x0
+    if outer_noise == OUTER_FRESH:
+        if noise is None:
+            raise ValueError("a fresh outer step needs a noise tensor")
+        if path not in PATHS:
+            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+        return (x0 if path == VE else (1.0 - sigma_next) * x0) + noise * sigma_next
     if path == VE:
         down, up = ve_ancestral_split(sigma, sigma_next, eta)
         out = x0 + (x - x0) * (down / sigma)

@@ -54,6 +54,11 @@ def batched_conditioning(per_digit: list, digits: torch.Tensor) -> list:
     return [[cond, extra]]
 
 
+def nested_method(big_n: int, small_n: int, outer_noise: str = "ddim") -> str:
+    """A nested configuration's row name: the paper's outer step keeps the historical name."""
+    return f"nested {big_n}x{small_n}" + ("" if outer_noise == "ddim" else f" {outer_noise}")
+
+
 def run_methods(ctx, opts, latent, positive, negative, seed: int, record) -> dict:
     """The nested configurations, the plain run whose x0 previews are scored and the plain k-step
     runs, all from the same noise (``seed``); ``record(method, nfe, latents)`` gets each scored
@@ -69,13 +74,15 @@ def run_methods(ctx, opts, latent, positive, negative, seed: int, record) -> dic
         return callback
 
     for big_n, small_n in opts.configs:
-        method = f"nested {big_n}x{small_n}"
-        sampler = ctx["nested_sampler_object"](opts.sampler, small_n, opts.nested_scheduler, 0.0)
-        sigmas = ctx["outer_sigmas"](ctx["ms"], opts.nested_scheduler, big_n)
-        calls.count, t0 = 0, time.perf_counter()
-        comfy.sample.sample_custom(model, noise, opts.cfg, sampler, sigmas, positive, negative, latent,
-                                   callback=keep(method), disable_pbar=True, seed=seed)
-        seconds[method] = time.perf_counter() - t0
+        for outer_noise in getattr(opts, "outer_noise", ["ddim"]):
+            method = nested_method(big_n, small_n, outer_noise)
+            sampler = ctx["nested_sampler_object"](opts.sampler, small_n, opts.nested_scheduler, 0.0,
+                                                   outer_noise=outer_noise)
+            sigmas = ctx["outer_sigmas"](ctx["ms"], opts.nested_scheduler, big_n)
+            calls.count, t0 = 0, time.perf_counter()
+            comfy.sample.sample_custom(model, noise, opts.cfg, sampler, sigmas, positive, negative, latent,
+                                       callback=keep(method), disable_pbar=True, seed=seed)
+            seconds[method] = time.perf_counter() - t0
 
     def plain(steps, callback=None):
         calls.count = 0

@@ -2,7 +2,8 @@
 previews at the same model calls, as one looping animated WebP (and a GIF fallback).
 
 Drawn by ``bench/quality/video_quality.py`` from its first chunk (the same seeds and runs it scores). Layout: one
-column per outer step of the first nested configuration (labelled with its model calls), and for
+column per outer step of the first nested configuration with the last --outer-noise (labelled with
+its model calls), and for
 each example clip two rows: the nested run's outer-step clip and the plain run's x0 preview after
 the same number of model calls. Needs pillow (ComfyUI's own dependency).
 """
@@ -27,11 +28,10 @@ def _grey(clip: torch.Tensor, clips_module):
     return (pixels * 255).round().to(torch.uint8)
 
 
-def save(pending: list, config: tuple, path: Path, digits, directions, clips_module) -> list[Path]:
+def save(pending: list, method: str, path: Path, digits, directions, clips_module) -> list[Path]:
     from PIL import Image, ImageDraw
 
-    big_n, small_n = config
-    nested = {nfe: x for m, nfe, x in pending if m == f"nested {big_n}x{small_n}"}
+    nested = {nfe: x for m, nfe, x in pending if m == method}
     preview = {nfe: x for m, nfe, x in pending if m == "plain x0 preview"}
     columns = [n for n in sorted(nested) if n in preview]
     chosen = [i for i in EXAMPLES if i < len(digits)] or list(range(min(2, len(digits))))

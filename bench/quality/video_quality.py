@@ -5,8 +5,9 @@ every method samples the same requested clips (digit ``i % 10`` moving in direct
 for clip ``i``) from the same seeds (chunk j of ``--chunk`` clips uses seed ``--seed + j`` for the
 starting noise and the sampler's own noise):
 
-* ``nested NxM``: the pack's nested SAMPLER through ComfyUI's ``comfy.sample.sample_custom``; each
-  outer step's clip is a point.
+* ``nested NxM``: the pack's nested SAMPLER through ComfyUI's ``comfy.sample.sample_custom``, with
+  the paper's outer step (``outer_noise`` ddim); each outer step's clip is a point.
+  ``nested NxM fresh``: the same with ``outer_noise`` fresh (``--outer-noise`` picks which run).
 * ``plain x0 preview``: ComfyUI's ``comfy.sample.sample`` (the KSampler path) over ``--preview-steps``
   steps; its x0 prediction (what a sampler preview shows) after each model call is a point.
 * ``plain k steps``: a separate KSampler run of k steps for each k in ``--plain-steps``; k = the
@@ -38,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
 from harness import comfy_host, video_filmstrip, video_judge  # noqa: E402
 from harness.model_calls import SamplerCalls  # noqa: E402
-from harness.quality_runs import batched_conditioning, run_methods  # noqa: E402
+from harness.quality_runs import batched_conditioning, nested_method, run_methods  # noqa: E402
 from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot, row_records  # noqa: E402
 from harness.results_file import Printed, clean, host_version, results_path, write_results  # noqa: E402
 
@@ -71,6 +72,9 @@ def parse_args():
                    "(default %(default)s)")
     p.add_argument("--nested-scheduler", default="paper_faithful", help="outer and inner schedule of the nested "
                    "runs (default %(default)s)")
+    p.add_argument("--outer-noise", default="ddim,fresh",
+                   help="outer steps of each nested configuration, comma-separated: ddim (the paper's) and/or "
+                        "fresh (default %(default)s)")
     p.add_argument("--plain-scheduler", default="simple", help="ComfyUI scheduler of the plain runs "
                    "(default %(default)s)")
     p.add_argument("--cfg", type=float, default=3.0, help="guidance scale (default %(default)s)")
@@ -94,6 +98,9 @@ def parse_args():
         opts.configs, opts.preview_steps, opts.plain_steps = "2x3,3x2", 6, "2,3,6"
     opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
     opts.plain_steps = sorted({int(k) for k in str(opts.plain_steps).split(",") if k})
+    opts.outer_noise = [m for m in opts.outer_noise.split(",") if m]
+    if not opts.outer_noise or not set(opts.outer_noise) <= {"ddim", "fresh"}:
+        p.error(f"--outer-noise takes ddim and/or fresh, comma-separated; got {','.join(opts.outer_noise)!r}")
     if opts.chunk > opts.clips:
         opts.chunk = opts.clips
     if opts.chunk % DIGITS or opts.clips % opts.chunk:
@@ -260,7 +267,8 @@ def main() -> int:
 
         seconds, digits, directions = sample_chunk(ctx, opts, chunk, record)
         if chunk == 0 and opts.filmstrip:
-            for path in video_filmstrip.save(pending, opts.configs[0], Path(opts.filmstrip), digits, directions,
+            shown = nested_method(*opts.configs[0], opts.outer_noise[-1])
+            for path in video_filmstrip.save(pending, shown, Path(opts.filmstrip), digits, directions,
                                              clips_module):
                 print(f"filmstrip: {path} ({path.stat().st_size // 1024} KiB)")
         for method, nfe, latents in pending:

@@ -8,6 +8,7 @@ import comfy.sample
 import comfy.utils
 import latent_preview
 
+from ...nested_core import OUTER_DDIM
 from ..host.latents import concat_outer_images, empty_noise, prepared_latent, sampled_latent
 from ..runtime.comfy_schedules import PAPER_FAITHFUL, outer_sigmas, sampler_names, scheduler_names
 from ..runtime.ksampler_function import nested_sampler_object
@@ -16,6 +17,7 @@ from ..runtime.stop_requests import RerunAfterStop
 from ..runtime.time_budget import check_max_seconds, max_seconds_input
 from .input_checks import MAX_STEPS, check_choice, check_denoise, check_steps
 from .linked_inputs import literal_link_error
+from .outer_noise_input import check_outer_noise, outer_noise_input
 from .sampler_nested_diffusion import INNER_SAMPLER_TIP, INNER_STEPS_TIP
 from .steering_inputs import HIDDEN, UI_KEY, check_steering_inputs, steering_inputs, write_record
 
@@ -60,7 +62,8 @@ def _check_common(outer_steps, inner_steps, sampler_name, scheduler) -> None:
 
 
 def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps, positive, negative,
-               latent, sigmas, leftover_noise=False, max_seconds=0.0, steering=SteeringOptions()):
+               latent, sigmas, leftover_noise=False, max_seconds=0.0, steering=SteeringOptions(),
+               outer_noise=OUTER_DDIM):
     """Sample with the nested KSAMPLER through ComfyUI's own sample_custom; returns (latent, images).
 
     The outer-step images are collected from the callback sample_custom's KSAMPLER calls once
@@ -73,7 +76,7 @@ def run_nested(model, seed, add_noise, cfg, sampler_name, scheduler, inner_steps
         noise = empty_noise(latent_image)
     images: list[torch.Tensor] = []
     sampler = nested_sampler_object(sampler_name, inner_steps, scheduler, 0.0, leftover_noise=leftover_noise,
-                                    max_seconds=max_seconds, steering=steering)
+                                    max_seconds=max_seconds, steering=steering, outer_noise=outer_noise)
     preview = latent_preview.prepare_callback(model, len(sigmas) - 1)
 
     def callback(step, x0, x, total_steps):
@@ -135,12 +138,15 @@ class NestedKSampler(_NestedKSamplerNode):
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                   "tooltip": "How much of the outer schedule to run, as in KSampler: below 1 "
                                              "keeps part of the input latent (img2img). Must be above 0."}),
-        }, "optional": {"max_seconds": max_seconds_input(), **steering_inputs(with_clip=True)}, "hidden": HIDDEN}
+        }, "optional": {"max_seconds": max_seconds_input(), **steering_inputs(with_clip=True), **outer_noise_input()},
+            "hidden": HIDDEN}
 
     def sample(self, model, seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive, negative,
                latent_image, denoise=1.0, max_seconds=0.0, clip=None, pause_every_outer_step=False,
-               pause_timeout_minutes=10.0, steering="", unique_id=None, prompt=None, extra_pnginfo=None):
+               pause_timeout_minutes=10.0, steering="", outer_noise=OUTER_DDIM, unique_id=None, prompt=None,
+               extra_pnginfo=None):
         _check_common(outer_steps, inner_steps, sampler_name, scheduler)
+        check_outer_noise(outer_noise)
         check_denoise(denoise)
         check_max_seconds(max_seconds)
         sigmas = outer_sigmas(model.get_model_object("model_sampling"), scheduler, outer_steps, denoise)
@@ -148,7 +154,7 @@ class NestedKSampler(_NestedKSamplerNode):
             lambda options: run_nested(model, seed=seed, add_noise=True, cfg=cfg, sampler_name=sampler_name,
                                        scheduler=scheduler, inner_steps=inner_steps, positive=positive,
                                        negative=negative, latent=latent_image, sigmas=sigmas,
-                                       max_seconds=max_seconds, steering=options),
+                                       max_seconds=max_seconds, steering=options, outer_noise=outer_noise),
             clip, pause_every_outer_step, pause_timeout_minutes, steering, unique_id, prompt, extra_pnginfo)
 
 
@@ -176,13 +182,15 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
             "return_with_leftover_noise": (["disable", "enable"], {
                 "tooltip": "enable: when stopping early, return the noisy outer state for a later node to "
                            "continue. disable: return the last outer step's finished image."}),
-        }, "optional": {"max_seconds": max_seconds_input(), **steering_inputs(with_clip=True)}, "hidden": HIDDEN}
+        }, "optional": {"max_seconds": max_seconds_input(), **steering_inputs(with_clip=True), **outer_noise_input()},
+            "hidden": HIDDEN}
 
     def sample(self, model, add_noise, noise_seed, outer_steps, inner_steps, cfg, sampler_name, scheduler, positive,
                negative, latent_image, start_at_outer_step, end_at_outer_step, return_with_leftover_noise,
                max_seconds=0.0, clip=None, pause_every_outer_step=False, pause_timeout_minutes=10.0, steering="",
-               unique_id=None, prompt=None, extra_pnginfo=None):
+               outer_noise=OUTER_DDIM, unique_id=None, prompt=None, extra_pnginfo=None):
         _check_common(outer_steps, inner_steps, sampler_name, scheduler)
+        check_outer_noise(outer_noise)
         check_max_seconds(max_seconds)
         end = min(end_at_outer_step, outer_steps)
         if not 0 <= start_at_outer_step < end:
@@ -198,5 +206,6 @@ class NestedKSamplerAdvanced(_NestedKSamplerNode):
             lambda options: run_nested(model, seed=noise_seed, add_noise=add_noise == "enable", cfg=cfg,
                                        sampler_name=sampler_name, scheduler=scheduler, inner_steps=inner_steps,
                                        positive=positive, negative=negative, latent=latent_image, sigmas=sigmas,
-                                       leftover_noise=leftover, max_seconds=max_seconds, steering=options),
+                                       leftover_noise=leftover, max_seconds=max_seconds, steering=options,
+                                       outer_noise=outer_noise),
             clip, pause_every_outer_step, pause_timeout_minutes, steering, unique_id, prompt, extra_pnginfo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...nested_core import OUTER_DDIM
 from ..runtime.comfy_schedules import PAPER_FAITHFUL, sampler_names, scheduler_names
 from ..runtime.ksampler_function import nested_sampler_object
 from ..runtime.steering_run import SteeringOptions
@@ -9,6 +10,7 @@ from ..runtime.stop_requests import RerunAfterStop
 from ..runtime.time_budget import check_max_seconds, max_seconds_input
 from .input_checks import MAX_STEPS, check_choice, check_eta, check_steps
 from .linked_inputs import literal_link_error
+from .outer_noise_input import check_outer_noise, outer_noise_input
 from .steering_inputs import HIDDEN, check_steering_inputs, steering_inputs
 
 INNER_SAMPLER_TIP = ("The sampler of every inner run, from the outer step's noise level down to 0. "
@@ -18,8 +20,8 @@ INNER_STEPS_TIP = ("Model calls per inner run. Each outer step costs this many s
 INNER_SCHEDULER_TIP = ("Noise levels of each inner run, starting exactly at the outer step's level. "
                        "paper_faithful is the reference's grid: uniform in timestep down to t=1, then 0. "
                        "paper_exact ends at t=0 and scales the result as the reference code does.")
-ETA_TIP = ("Outer stochasticity: 0 is the deterministic DDIM outer step of the paper; 1 re-noises "
-           "like DDPM. Inner-run noise comes from the inner sampler.")
+ETA_TIP = ("Outer stochasticity of the ddim outer step: 0 is the deterministic DDIM outer step of the paper; "
+           "1 re-noises like DDPM. Unused when outer_noise is fresh. Inner-run noise comes from the inner sampler.")
 
 
 class SamplerNestedDiffusion(RerunAfterStop):
@@ -48,6 +50,7 @@ class SamplerNestedDiffusion(RerunAfterStop):
                                "to use for the inner runs instead of inner_sampler."}),
                 "max_seconds": max_seconds_input(),
                 **steering_inputs(with_clip=False),
+                **outer_noise_input(),
             },
             "hidden": {"unique_id": HIDDEN["unique_id"]},
         }
@@ -58,9 +61,10 @@ class SamplerNestedDiffusion(RerunAfterStop):
 
     def get_sampler(self, inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override=None,
                     max_seconds=0.0, pause_every_outer_step=False, pause_timeout_minutes=10.0, steering="",
-                    unique_id=None):
+                    outer_noise=OUTER_DDIM, unique_id=None):
         check_steps("inner_steps", inner_steps)
         check_eta(eta)
+        check_outer_noise(outer_noise)
         check_max_seconds(max_seconds)
         check_steering_inputs(pause_timeout_minutes, steering)
         # Pause and pick only: the guider (SamplerCustom's graph) owns conditioning and cfg. The
@@ -72,4 +76,4 @@ class SamplerNestedDiffusion(RerunAfterStop):
         if inner_sampler_override is None:
             check_choice("inner_sampler", inner_sampler, sampler_names())
         return (nested_sampler_object(inner_sampler, inner_steps, inner_scheduler, eta, inner_sampler_override,
-                                      max_seconds=max_seconds, steering=steer),)
+                                      max_seconds=max_seconds, steering=steer, outer_noise=outer_noise),)

@@ -18,7 +18,7 @@ import comfy.model_management
 import comfy.model_sampling
 import comfy.samplers
 
-from ...nested_core import FLOW, VE, run_fingerprint, sample_nested
+from ...nested_core import FLOW, OUTER_DDIM, VE, run_fingerprint, sample_nested
 from ..host.access import executing_context
 from ..host.latents import packed_shapes
 from ..previews.outer_step_reporter import OuterStepReporter
@@ -67,6 +67,7 @@ class NestedRunOptions:
     inner_steps: int
     inner_scheduler: str
     eta: float = 0.0
+    outer_noise: str = OUTER_DDIM
     leftover_noise: bool = False
     max_seconds: float = 0.0
     fresh_cache_per_inner_run: bool = True
@@ -120,6 +121,7 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
             inner_options=options.inner.extra_options,
             inner_sigmas=schedule_of,
             eta=options.eta,
+            outer_noise=options.outer_noise,
             path=path_of(model_sampling),
             should_stop=should_stop,
             before_model_call=comfy.model_management.throw_exception_if_processing_interrupted,
@@ -139,14 +141,16 @@ def nested_sampler_function(model, x, sigmas, extra_args=None, callback=None, di
 def nested_sampler_object(inner_sampler: str, inner_steps: int, inner_scheduler: str, eta: float,
                           inner_override=None, leftover_noise: bool = False,
                           max_seconds: float = 0.0, fresh_cache_per_inner_run: bool = True,
-                          steering: SteeringOptions = SteeringOptions()) -> comfy.samplers.KSAMPLER:
+                          steering: SteeringOptions = SteeringOptions(),
+                          outer_noise: str = OUTER_DDIM) -> comfy.samplers.KSAMPLER:
     """The nested sampler as a SAMPLER for sample_custom / SamplerCustom(Advanced): pure
     configuration. The nodes check their inputs before calling this."""
     inner = resolve_inner(inner_sampler, inner_override)
     inner_name = inner_sampler if inner_override is None else \
         getattr(inner.sampler_function, "__name__", "override").removeprefix("sample_")
     options = NestedRunOptions(inner=inner, inner_name=inner_name, inner_steps=int(inner_steps),
-                               inner_scheduler=inner_scheduler, eta=float(eta), leftover_noise=bool(leftover_noise),
+                               inner_scheduler=inner_scheduler, eta=float(eta), outer_noise=outer_noise,
+                               leftover_noise=bool(leftover_noise),
                                max_seconds=float(max_seconds),
                                fresh_cache_per_inner_run=bool(fresh_cache_per_inner_run), steering=steering)
     return comfy.samplers.KSAMPLER(nested_sampler_function, extra_options={"options": options})

@@ -37,12 +37,14 @@ def test_smoke_run_scores_every_point_and_writes_its_outputs(tmp_path):
     points = set(state["points"])
     # nested 2x3: an outer step every 3 calls; 3x2: every 2; the 6-step preview run scored at the
     # nested points and plain k; plain runs of 2, 3 and 6 steps (6 is the preview run's final clip).
-    assert {n for m, n in points if m == "nested 2x3"} == {3, 6}
-    assert {n for m, n in points if m == "nested 3x2"} == {2, 4, 6}
+    # Both outer steps by default: the paper's (ddim) and the fresh one.
+    for suffix in ("", " fresh"):
+        assert {n for m, n in points if m == "nested 2x3" + suffix} == {3, 6}
+        assert {n for m, n in points if m == "nested 3x2" + suffix} == {2, 4, 6}
     assert {n for m, n in points if m == "plain k steps"} == {2, 3, 6}
     assert {n for m, n in points if m == "plain x0 preview"} == {2, 3, 4, 6}
     assert all(sum(len(p["digits"]) for p in parts) == 10 for parts in state["points"].values())
-    for method in ("nested 2x3", "nested 3x2", "plain x0 preview", "plain k steps"):
+    for method in ("nested 2x3", "nested 3x2", "nested 2x3 fresh", "plain x0 preview", "plain k steps"):
         assert method in done.stdout
 
     text = page.read_text(encoding="utf-8")

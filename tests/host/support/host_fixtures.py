@@ -64,23 +64,25 @@ def _progress_hook(record):
 
 
 def run_nested_ksampler(kind="eps", seed=7, outer=3, inner=2, cfg=2.0, sampler="euler", scheduler="normal",
-                        latent=None, denoise=1.0, model=None, positive_seed=1):
-    """NestedKSampler.sample on a tiny model (``model`` overrides the cached one of ``kind``)."""
+                        latent=None, denoise=1.0, model=None, positive_seed=1, **optional):
+    """NestedKSampler.sample on a tiny model (``model`` overrides the cached one of ``kind``;
+    ``optional`` are the node's optional inputs)."""
     positive, negative = conds(positive_seed)
     return NODES["NestedKSampler"]().sample(
         model=model or tiny(kind), seed=seed, outer_steps=outer, inner_steps=inner, cfg=cfg, sampler_name=sampler,
         scheduler=scheduler, positive=positive, negative=negative, latent_image=latent or empty_latent(),
-        denoise=denoise)
+        denoise=denoise, **optional)
 
 
 def run_nested_ksampler_advanced(kind, add_noise, start, end, leftover, latent, seed=3, outer=4, inner=2,
-                                 positive_seed=1, sampler="euler", scheduler="normal", model=None):
+                                 positive_seed=1, sampler="euler", scheduler="normal", model=None, **optional):
     """NestedKSamplerAdvanced.sample on a tiny model over outer steps [start, end)."""
     positive, negative = conds(positive_seed)
     return NODES["NestedKSamplerAdvanced"]().sample(
         model=model or tiny(kind), add_noise=add_noise, noise_seed=seed, outer_steps=outer, inner_steps=inner,
         cfg=2.0, sampler_name=sampler, scheduler=scheduler, positive=positive, negative=negative,
-        latent_image=latent, start_at_outer_step=start, end_at_outer_step=end, return_with_leftover_noise=leftover)
+        latent_image=latent, start_at_outer_step=start, end_at_outer_step=end, return_with_leftover_noise=leftover,
+        **optional)
 
 
 def captured_progress():

@@ -76,11 +76,15 @@ def test_pack_node_inputs_and_outputs_are_the_released_ones(comfy_none):
     steering = ["pause_every_outer_step", "pause_timeout_minutes", "steering"]
     for name in ("NestedKSampler", "NestedKSamplerAdvanced", "SamplerNestedDiffusion"):
         # Added later, each after the inputs before it (0.2.0: max_seconds; 0.3.0: steering, with
-        # the clip link first on the KSamplers): saved workflows' widget positions are unchanged.
-        added = (["clip"] if name != "SamplerNestedDiffusion" else []) + steering
+        # the clip link first on the KSamplers; then outer_noise): saved workflows' widget
+        # positions are unchanged.
+        added = (["clip"] if name != "SamplerNestedDiffusion" else []) + steering + ["outer_noise"]
         assert info[name]["input_order"]["optional"][-len(added) - 1:] == ["max_seconds"] + added, name
         budget = info[name]["input"]["optional"]["max_seconds"]
         assert budget[0] == "FLOAT" and (budget[1]["default"], budget[1]["min"]) == (0.0, 0.0), budget
+        # The default is the step every workflow saved before the input existed was made with.
+        outer_noise = info[name]["input"]["optional"]["outer_noise"]
+        assert outer_noise[0] == ["ddim", "fresh"] and outer_noise[1]["default"] == "ddim", outer_noise
     assert ks["output"] == ["LATENT", "LATENT"]
     req = ks["input"]["required"]
     assert (req["outer_steps"][1]["default"], req["outer_steps"][1]["min"]) == (5, 1)
@@ -100,7 +104,8 @@ def test_pack_node_inputs_and_outputs_are_the_released_ones(comfy_none):
 
     nested = info["SamplerNestedDiffusion"]
     assert nested["input_order"]["required"] == ["inner_sampler", "inner_steps", "inner_scheduler", "eta"]
-    assert nested["input_order"].get("optional") == ["inner_sampler_override", "max_seconds"] + steering
+    assert nested["input_order"].get("optional") == ["inner_sampler_override", "max_seconds"] + steering + [
+        "outer_noise"]
     assert nested["input"]["optional"]["inner_sampler_override"][0] == "SAMPLER"
     assert nested["output"] == ["SAMPLER"]
     req = nested["input"]["required"]
