@@ -177,6 +177,8 @@ def sample_nested(
             its next level, before the next inner runs. It may pause, or steer: return other
             rows (picking batch items) or change what the next inner runs call (``steering``).
             ``should_stop`` is polled again after it, so a stop while paused ends the run there.
+            With ``outer_noise`` fresh the outer state is then made again from the returned
+            image and the step's noise, so rows picked from one image go on as variants.
 
     Returns:
         The final sample, with the dtype and device of ``x``.
@@ -234,6 +236,10 @@ def sample_nested(
                 return stop_here(i + 1, x, sigma_next)
             if between_steps is not None:
                 x, image = between_steps(i + 1, x, image)
+                if outer_noise == OUTER_FRESH:
+                    # A fresh state is its image plus this step's noise: made again from the
+                    # image the hook returns, picked rows go on with each row's own noise.
+                    x = outer_step(path, x, image, sigma, sigma_next, eta, noise, outer_noise).to(dtype=image.dtype)
                 if should_stop is not None and should_stop():
                     return stop_here(i + 1, x, sigma_next)
     return x

@@ -73,6 +73,21 @@ def test_a_pick_with_a_stochastic_inner_sampler_gives_variants():
     assert not torch.equal(out[0], out[1])
 
 
+def test_a_pick_with_fresh_outer_steps_gives_variants_even_with_a_deterministic_inner_sampler():
+    """A fresh outer state is the image plus each row's own noise: copies of a picked image are
+    re-noised row by row, so they go on as variants (the paper's pick-then-vary interaction)."""
+    pick = lambda step, x, image: (pick_rows(x, (1,)), pick_rows(image, (1,))) if step == 1 else (x, image)  # noqa: E731
+    out, images = run(between_steps=pick, outer_noise="fresh")
+    # The very next image (made from the copies of row 1) already differs row by row.
+    assert not torch.equal(images[1][0], images[1][1])
+    assert not torch.equal(out[0], out[1])
+    unpicked, unpicked_images = run(outer_noise="fresh")
+    assert torch.equal(images[0], unpicked_images[0])
+    # Without a pick the hook changes nothing: the same run as without a hook.
+    same, _ = run(between_steps=lambda step, x, image: (x, image), outer_noise="fresh")
+    assert torch.equal(same, unpicked)
+
+
 def test_a_stop_while_paused_returns_the_picked_image():
     stopped = []
 
