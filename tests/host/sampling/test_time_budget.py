@@ -61,10 +61,10 @@ def test_bad_max_seconds_names_the_input_and_range(bad):
 
 def test_optional_inputs_keep_their_landed_order_on_the_three_nodes():
     # Saved workflows store widget values by position: inputs added later come after max_seconds.
-    steering = ["pause_every_outer_step", "pause_timeout_minutes", "steering"]
-    expected = {"NestedKSampler": ["max_seconds", "clip", *steering],
-                "NestedKSamplerAdvanced": ["max_seconds", "clip", *steering],
-                "SamplerNestedDiffusion": ["inner_sampler_override", "max_seconds", *steering]}
+    later = ["pause_every_outer_step", "pause_timeout_minutes", "steering", "outer_noise"]
+    expected = {"NestedKSampler": ["max_seconds", "clip", *later],
+                "NestedKSamplerAdvanced": ["max_seconds", "clip", *later],
+                "SamplerNestedDiffusion": ["inner_sampler_override", "max_seconds", *later]}
     for name, order in expected.items():
         spec = NODES[name].INPUT_TYPES()
         assert list(spec["optional"]) == order, name
