@@ -133,9 +133,11 @@ def motion_scale(reference: Judged) -> float:
 
 
 def summary(judged: Judged, wanted: torch.Tensor | None = None, directions: torch.Tensor | None = None) -> dict:
-    """Means over the clips: agreement, flicker, jerk, and (with ``wanted`` digits / ``directions``)
+    """Means over the clips: agreement, one digit (the share of clips whose majority label holds
+    more than half of their frames), flicker, jerk, and (with ``wanted`` digits / ``directions``)
     clip accuracy (majority label), frame accuracy and direction accuracy."""
-    out = {"agreement": float(judged.agreement.mean()), "flicker": float(judged.flicker.mean()),
+    out = {"agreement": float(judged.agreement.mean()), "one_digit": float((judged.agreement > 0.5).double().mean()),
+           "flicker": float(judged.flicker.mean()),
            "jerk": float(judged.jerk.mean()), "clips": judged.logits.shape[0]}
     if wanted is not None:
         out["accuracy"] = float((judged.majority == wanted).double().mean())

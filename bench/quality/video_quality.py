@@ -46,6 +46,7 @@ from harness.results_file import Printed, clean, host_version, results_path, wri
 SCRIPT = "quality/video_quality.py"
 DIGITS, DIRECTIONS = 10, 4
 MEASURES = [Measure("accuracy", "accuracy", fraction=True), Measure("agreement", "agreement", fraction=True),
+            Measure("one_digit", "one digit", fraction=True),
             Measure("direction", "direction ok", fraction=True), Measure("flicker", "flicker", "{:.4f}", "lower"),
             Measure("jerk", "jerk px", "{:.3f}", "lower"), Measure("fd_frame", "FD frames", "{:.1f}", "lower"),
             Measure("fd_clip", "FD clips", "{:.1f}", "lower")]
