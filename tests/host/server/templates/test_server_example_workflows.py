@@ -90,8 +90,9 @@ def test_steer_template_note_clip_and_step_mode():
     by_link = {link[0]: link for link in workflow["links"]}
     clip, = [i for i in sampler["inputs"] if i["name"] == "clip"]
     assert by_link[clip["link"]][1] == 1 and by_link[clip["link"]][2] == 1   # the demo model's CLIP
-    # widgets: seed, control, outer, inner, cfg, sampler, scheduler, denoise, max_seconds, then steering's
-    assert sampler["widgets_values"][9:] == [True, 10.0, ""]
+    # widgets: seed, control, outer, inner, cfg, sampler, scheduler, denoise, max_seconds, then steering's,
+    # then outer_noise (the paper's step: the template's inner sampler is euler_ancestral)
+    assert sampler["widgets_values"][9:] == [True, 10.0, "", "ddim"]
 
 
 @pytest.mark.parametrize("path", [p for p in WORKFLOWS if p.stem in VIDEO_TEMPLATES], ids=lambda p: p.stem)
