@@ -78,7 +78,8 @@ def parse_args():
                         "fresh (default %(default)s)")
     p.add_argument("--plain-scheduler", default="simple", help="ComfyUI scheduler of the plain runs "
                    "(default %(default)s)")
-    p.add_argument("--cfg", type=float, default=3.0, help="guidance scale (default %(default)s)")
+    p.add_argument("--cfg", type=float, default=2.0,
+                   help="guidance scale (default %(default)s: the video demo template's)")
     p.add_argument("--weights", help="video demo weights file (default: the shipped "
                    "nodes/demos/video/wan_digits.safetensors)")
     p.add_argument("--seed", type=int, default=0, help="seed of chunk 0; chunk j uses seed + j (default 0)")
