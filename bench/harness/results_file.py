@@ -27,6 +27,21 @@ def default_path(script: str) -> Path:
     return RESULTS / (Path(script).stem + ".json")
 
 
+def add_results_option(parser, script: str) -> None:
+    """The ``--results`` option of a bench that always writes its figures (default: ``default_path``)."""
+    parser.add_argument("--results", default=str(default_path(script)), help="figures as JSON (default %(default)s)")
+
+
+def results_only_cli(doc: str, script: str) -> tuple[str, "Printed"]:
+    """For a bench whose one option is ``--results``: the path it names, and a ``Printed`` that
+    keeps from now on what the bench prints."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_results_option(parser, script)
+    return parser.parse_args().results, Printed()
+
+
 def results_path(given: str | None, script: str, full: bool) -> str | Path | None:
     """Where a bench writes its figures: ``given`` (its ``--results``) when set, else the default
     file for a full run, else nowhere (quick and partial runs must not replace committed figures)."""

@@ -15,7 +15,6 @@ Run from anywhere: ``python bench/quality/endpoint_report.py`` (needs torch only
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from harness import comfy_host  # noqa: E402
 # tests/helpers: the helpers this report shares with the core tests; the pack's nested_core.
 comfy_host.use_test_helpers(core=True)
 
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.results_file import results_only_cli, write_results  # noqa: E402
 
 from gmm import random_mixture  # noqa: E402
 from ksamplers import sample_euler_ancestral  # noqa: E402
@@ -57,10 +56,8 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
-    results = parser.parse_args().results
-    printed, rows = Printed(), []
+    results, printed = results_only_cli(__doc__, __file__)
+    rows = []
     torch.set_num_threads(1)
     table = sd_sigma_table()
     print(f"Gaussian mixture, dim {DIM}, {COMPONENTS} components (random_mixture, unit scale), batch {BATCH}, "

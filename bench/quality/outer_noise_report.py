@@ -16,7 +16,6 @@ Run from anywhere: ``python bench/quality/outer_noise_report.py`` (needs torch o
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from harness import comfy_host  # noqa: E402
 # tests/helpers: the helpers this report shares with the core tests; the pack's nested_core.
 comfy_host.use_test_helpers(core=True)
 
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.results_file import results_only_cli, write_results  # noqa: E402
 
 from gmm import random_mixture, sliced_wasserstein  # noqa: E402
 from ksamplers import sample_ddim_flow, sample_euler, sample_euler_ancestral  # noqa: E402
@@ -57,10 +56,8 @@ def start(gmm, path: str, sigma: float, seed: int) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
-    results = parser.parse_args().results
-    printed, rows = Printed(), []
+    results, printed = results_only_cli(__doc__, __file__)
+    rows = []
     torch.set_num_threads(1)
     gmm = random_mixture(dim=DIM, components=COMPONENTS, seed=SEED)
     data, _ = gmm.sample(COUNT, torch.Generator().manual_seed(SEED + 10))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
 from harness import comfy_host  # noqa: E402
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.results_file import Printed, add_results_option, write_results  # noqa: E402
 
 SCRIPT = "speed/clip_cost.py"
 
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--tiny-latent", default="8x16x16", help="frames x height x width of the tiny model's latent")
     parser.add_argument("--tae", action="store_true", help="also time the video TAE (0.3.76+)")
     parser.add_argument("--tae-latent", default="5x30x52")
-    parser.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
+    add_results_option(parser, __file__)
     args = parser.parse_args()
     printed = Printed()
     comfy_host.require_comfy(SCRIPT)
