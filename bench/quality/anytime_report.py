@@ -28,7 +28,7 @@ ROOT = comfy_host.PACK_ROOT
 comfy_host.use_test_helpers(core=True)
 
 import torch  # noqa: E402
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.results_file import Printed, add_results_option, write_results  # noqa: E402
 
 from anytime import INNER_ETA, INNER_STEPS, OUTER_STEPS, run_anytime  # noqa: E402
 from gmm import four_mode_mixture, sliced_wasserstein, sliced_wasserstein_null  # noqa: E402
@@ -154,7 +154,7 @@ def main() -> None:
     p.add_argument("--plot", default=str(ROOT / "bench" / "results" / "anytime_gmm.png"),
                    help="PNG base name; the path (ve, flow) is appended (default %(default)s)")
     p.add_argument("--no-plot", action="store_true", help="print the tables only (no matplotlib needed)")
-    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
+    add_results_option(p, __file__)
     opts = p.parse_args()
     printed = Printed()
     torch.set_num_threads(1)

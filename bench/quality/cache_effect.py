@@ -40,7 +40,7 @@ from harness import comfy_host  # noqa: E402
 from harness.model_calls import CacheAwareCalls  # noqa: E402
 from harness.quality_runs import DIGITS, Judge, batched_conditioning, held_out_real  # noqa: E402
 from harness.quality_table import frechet_distance  # noqa: E402
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.results_file import Printed, add_results_option, write_results  # noqa: E402
 
 SCRIPT = "quality/cache_effect.py"
 CACHES = ("none", "EasyCache", "LazyCache")
@@ -65,7 +65,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions of every run, interleaved; CPU "
                    "seconds are their median (default %(default)s)")
-    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
+    add_results_option(p, __file__)
     opts = p.parse_args()
     opts.outer, opts.inner = (int(v) for v in opts.config.lower().split("x"))
     if opts.chunk % DIGITS or opts.samples % opts.chunk:

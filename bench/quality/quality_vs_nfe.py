@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
 from harness import comfy_host  # noqa: E402
+from harness.cli_options import nested_configs, step_counts  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
 from harness.quality_runs import DIGITS, Judge, batched_conditioning, held_out_real, run_methods  # noqa: E402
 from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot, row_records  # noqa: E402
@@ -78,8 +79,8 @@ def parse_args():
     p.add_argument("--results", help="figures as JSON (default: bench/results/quality_vs_nfe.json when every point "
                    "has 1,000 samples, none for smaller runs)")
     opts = p.parse_args()
-    opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
-    opts.plain_steps = sorted({int(k) for k in opts.plain_steps.split(",") if k})
+    opts.configs = nested_configs(opts.configs)
+    opts.plain_steps = step_counts(opts.plain_steps)
     if opts.chunk % DIGITS or opts.samples % opts.chunk:
         p.error(f"--chunk must be a multiple of {DIGITS} and --samples a multiple of --chunk")
     return opts

@@ -38,6 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
 from harness import comfy_host, video_filmstrip, video_judge  # noqa: E402
+from harness.cli_options import comma_list, nested_configs, step_counts  # noqa: E402
 from harness.model_calls import SamplerCalls  # noqa: E402
 from harness.quality_runs import batched_conditioning, nested_method, run_methods  # noqa: E402
 from harness.quality_table import Measure, Row, format_pivot, format_table, frechet_distance, plot, row_records  # noqa: E402
@@ -98,9 +99,9 @@ def parse_args():
     opts = p.parse_args()
     if opts.quick:
         opts.configs, opts.preview_steps, opts.plain_steps = "2x3,3x2", 6, "2,3,6"
-    opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
-    opts.plain_steps = sorted({int(k) for k in str(opts.plain_steps).split(",") if k})
-    opts.outer_noise = [m for m in opts.outer_noise.split(",") if m]
+    opts.configs = nested_configs(opts.configs)
+    opts.plain_steps = step_counts(opts.plain_steps)
+    opts.outer_noise = comma_list(opts.outer_noise)
     if not opts.outer_noise or not set(opts.outer_noise) <= {"ddim", "fresh"}:
         p.error(f"--outer-noise takes ddim and/or fresh, comma-separated; got {','.join(opts.outer_noise)!r}")
     if opts.chunk > opts.clips:

@@ -50,7 +50,8 @@ from harness.model_calls import ModelCalls  # noqa: E402
 
 SCRIPT = "speed/bench_speed.py"
 PACK_ROOT = comfy_host.PACK_ROOT
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.cli_options import comma_list, nested_configs  # noqa: E402
+from harness.results_file import Printed, add_results_option, write_results  # noqa: E402
 
 # (outer steps N, inner steps n). The tiny UNet costs ~0.12 s per CFG forward on one CPU thread
 # (its 32x32 level runs 1024-token attention), so the default set is sized for ~3 minutes; a
@@ -77,10 +78,10 @@ def parse_args():
     p.add_argument("--profile", action="store_true",
                    help="after timing, cProfile one nested and one euler run of every config and print the top entries")
     p.add_argument("--top", type=int, default=25, help="entries per profile (default 25)")
-    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
+    add_results_option(p, __file__)
     opts = p.parse_args()
-    opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
-    opts.kinds = [k for k in opts.kinds.split(",") if k]
+    opts.configs = nested_configs(opts.configs)
+    opts.kinds = comma_list(opts.kinds)
     return opts
 
 

@@ -47,8 +47,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the harness
 from harness import comfy_host  # noqa: E402
+from harness.cli_options import nested_configs  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.results_file import Printed, add_results_option, write_results  # noqa: E402
 
 SCRIPT = "speed/demo_cost.py"
 MEMORY_METHODS = ("plain", "nested", "nested+images")
@@ -66,10 +67,10 @@ def parse_args():
                    "(default %(default)s: the per-call constant shows at 1, the per-latent cost at 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     p.add_argument("--no-time", action="store_true", help="skip the timing runs")
-    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
+    add_results_option(p, __file__)
     p.add_argument("--child", help=argparse.SUPPRESS)  # "method:NxM": one memory measurement, prints JSON
     opts = p.parse_args()
-    opts.configs = [tuple(int(v) for v in c.lower().split("x")) for c in opts.configs.split(",") if c]
+    opts.configs = nested_configs(opts.configs)
     opts.memory_batches = [int(b) for b in opts.memory_batches.split(",") if b]
     return opts
 

@@ -53,6 +53,7 @@ from harness import real_size_models as rsm  # noqa: E402
 from harness.model_calls import ModelCalls  # noqa: E402
 
 SCRIPT = "speed/real_size.py"
+from harness.cli_options import comma_list  # noqa: E402
 from harness.results_file import results_path, write_results  # noqa: E402
 
 SEED = 1234
@@ -86,7 +87,7 @@ def parse_args(argv=None):
     opts = p.parse_args(argv)
     if opts.tiny and "--preview-reps" not in " ".join(argv if argv is not None else sys.argv):
         opts.preview_reps = 1
-    opts.models = [m for m in opts.models.split(",") if m]
+    opts.models = comma_list(opts.models)
     unknown = [m for m in opts.models if m not in rsm.REAL]
     if unknown:
         p.error(f"--models: unknown {unknown}; choose from {sorted(rsm.REAL)}")

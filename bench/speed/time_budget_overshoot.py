@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the 
 from harness import comfy_host  # noqa: E402
 
 comfy_host.use_test_helpers(server=True)  # the host tests' server harness (tests/host/server/support)
-from harness.results_file import Printed, default_path, write_results  # noqa: E402
+from harness.results_file import Printed, add_results_option, write_results  # noqa: E402
 
 from comfy_server import ComfyServer  # noqa: E402
 from server_prompts import base_graph, nested_ksampler_node  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--steps-in-budget", type=float, default=3.5)
-    p.add_argument("--results", default=str(default_path(__file__)), help="figures as JSON (default %(default)s)")
+    add_results_option(p, __file__)
     opts = p.parse_args()
     printed, steps_run = Printed(), []
     if not os.environ.get("COMFYUI_PATH"):
